@@ -1,0 +1,68 @@
+/**
+ * A binary min-heap of scheduled events ordered by (time, insertion sequence).
+ *
+ * Guarantees: `pop` returns the earliest event; events at the same time come out in the order
+ * they were pushed, so a run is deterministic whatever the heap's internal layout.
+ */
+
+export interface Scheduled {
+  readonly at: number;
+  /** Insertion sequence, assigned by the heap. */
+  seq: number;
+}
+
+export class EventHeap<E extends Scheduled> {
+  private items: E[] = [];
+  private nextSeq = 0;
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(e: E): void {
+    e.seq = this.nextSeq++;
+    const items = this.items;
+    let i = items.length;
+    items.push(e);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = items[parent] as E;
+      if (p.at < e.at || (p.at === e.at && p.seq < e.seq)) break;
+      items[i] = p;
+      i = parent;
+    }
+    items[i] = e;
+  }
+
+  peek(): E | undefined {
+    return this.items[0];
+  }
+
+  pop(): E | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    const n = items.length;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      let child = items[l] as E;
+      if (r < n) {
+        const right = items[r] as E;
+        if (right.at < child.at || (right.at === child.at && right.seq < child.seq)) {
+          c = r;
+          child = right;
+        }
+      }
+      if (last.at < child.at || (last.at === child.at && last.seq < child.seq)) break;
+      items[i] = child;
+      i = c;
+    }
+    items[i] = last;
+    return top;
+  }
+}

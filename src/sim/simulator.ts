@@ -1,0 +1,679 @@
+/**
+ * The deterministic simulator: many nodes in one process on a virtual clock.
+ *
+ * Guarantees:
+ * - Determinism: every random choice (network faults, generated schedules, each node's `rng`)
+ *   derives from `seed`; the same options give a byte-identical trace.
+ * - Each node runs the very same sans-I/O protocol object the real runtime runs. The simulator
+ *   carries out outputs strictly in order; a `persist` is durable the moment it is carried out,
+ *   and a crash (possibly between two outputs of one step) loses every later output.
+ * - Messages travel as encoded frames (`wire.encode`, the default): payload → msgpack → frame with
+ *   optional CRC32C and HMAC. Corruption flips bits of the frame; the receiver decodes, checks
+ *   and validates exactly as a real node would, so an uncaught flip can surface as a different
+ *   message (creation) and a caught one as an omission (`drop` with reason `checksum`).
+ * - Crash-recover: a crashed node loses its protocol object, timers and in-flight inputs; on
+ *   `recover` a fresh object gets `handleStart(now, persistedRecords)`.
+ * Assumes: protocols emit plain-data messages their `isMessage` accepts.
+ */
+
+import { decodeFrame, encodeFrame, type FrameOptions } from '../core/frame.ts';
+import type { NodeId } from '../core/ids.ts';
+import { decodePayload, encodePayload } from '../core/payload.ts';
+import {
+  applyWrites,
+  type NodeContext,
+  type Output,
+  type Protocol,
+  type StackSpec,
+} from '../core/protocol.ts';
+import { createRng, type Rng } from '../core/rng.ts';
+import { instant } from '../core/time.ts';
+import type { DropReason, TraceEvent } from '../core/trace.ts';
+import { EventHeap, type Scheduled } from './heap.ts';
+import type { NemesisAction, TimedAction } from './nemesis.ts';
+import { linkKey, RELIABLE, sampleDelayMs, validateFaults, type LinkFaults } from './network.ts';
+
+export interface ScheduledCommand<C> {
+  readonly at: number;
+  readonly node: NodeId;
+  readonly cmd: C;
+}
+
+export interface WireOptions {
+  /** Encode every message to a real frame (default true). Off: pass objects (faster, no corruption). */
+  readonly encode?: boolean;
+  /** Frame options: CRC32C on/off and optional HMAC (default: checksum on, no auth). */
+  readonly frame?: FrameOptions;
+}
+
+export interface SimOptions<M, C, D> {
+  readonly seed: number;
+  readonly nodes: readonly NodeId[];
+  readonly stack: StackSpec<M, C, D>;
+  /** Fault settings of every link (default: reliable, 1–10 ms). */
+  readonly network?: Partial<LinkFaults>;
+  /** Per-directed-link overrides, keyed `from->to`. */
+  readonly links?: Readonly<Record<string, Partial<LinkFaults>>>;
+  readonly wire?: WireOptions;
+  readonly nemesis?: readonly TimedAction[];
+  readonly workload?: readonly ScheduledCommand<C>[];
+  /** Record events in `trace` (default true). Off: only counters, for benchmarks. */
+  readonly record?: boolean;
+  /** Called for every event as it happens (for live apps above the stack, tests, progress). */
+  readonly observer?: (event: TraceEvent, sim: Simulator<M, C, D>) => void;
+  /** Bound on events processed, to stop a livelocked run (default 50 million). */
+  readonly maxEvents?: number;
+}
+
+interface SimNode<M, C, D> {
+  readonly id: NodeId;
+  proto: Protocol<M, C, D> | undefined;
+  up: boolean;
+  incarnation: number;
+  readonly durable: Map<string, unknown>;
+  /** Armed timers: name → generation; a fired timer whose generation differs was replaced. */
+  readonly timers: Map<string, number>;
+  /** Armed crash-between-outputs: crash after this many outputs of the next long-enough step. */
+  crashAfterOutputs: number | undefined;
+}
+
+type SimEvent<C> =
+  | {
+      at: number;
+      seq: number;
+      kind: 'arrive';
+      id: number;
+      copy: number;
+      from: NodeId;
+      to: NodeId;
+      data: unknown;
+    }
+  | { at: number; seq: number; kind: 'timer'; node: NodeId; name: string; gen: number; inc: number }
+  | { at: number; seq: number; kind: 'action'; action: NemesisAction }
+  | { at: number; seq: number; kind: 'command'; node: NodeId; cmd: C };
+
+export interface SimCounters {
+  events: number;
+  sends: number;
+  receives: number;
+  drops: number;
+  duplicates: number;
+  corruptions: number;
+  delivers: number;
+  timers: number;
+  persists: number;
+  crashes: number;
+  bytes: number;
+}
+
+/** Thrown when a protocol throws inside the simulator; names the seed that reproduces it. */
+export class SimulationError extends Error {
+  constructor(
+    message: string,
+    readonly seed: number,
+    override readonly cause: unknown,
+  ) {
+    super(message);
+    this.name = 'SimulationError';
+  }
+}
+
+export class Simulator<M, C, D> {
+  readonly seed: number;
+  readonly trace: TraceEvent[] = [];
+  readonly counters: SimCounters = {
+    events: 0,
+    sends: 0,
+    receives: 0,
+    drops: 0,
+    duplicates: 0,
+    corruptions: 0,
+    delivers: 0,
+    timers: 0,
+    persists: 0,
+    crashes: 0,
+    bytes: 0,
+  };
+  private readonly opts: SimOptions<M, C, D>;
+  private readonly rootRng: Rng;
+  private readonly netRng: Rng;
+  private readonly heap = new EventHeap<SimEvent<C> & Scheduled>();
+  private readonly nodes = new Map<NodeId, SimNode<M, C, D>>();
+  private readonly nodeList: readonly NodeId[];
+  private defaultFaults: LinkFaults;
+  private readonly linkFaults = new Map<string, LinkFaults>();
+  private readonly blocked = new Set<string>();
+  private readonly encode: boolean;
+  private readonly frameOpts: FrameOptions;
+  private readonly record: boolean;
+  /** Whether events are built at all (recorded or observed); off in benchmarks. */
+  private readonly tracing: boolean;
+  private readonly maxEvents: number;
+  private readonly planned: readonly SimEvent<C>[];
+  private plannedNext = 0;
+  private nextMsgId = 1;
+  private timerGen = 1;
+  private nowMs = 0;
+  private started = false;
+
+  constructor(opts: SimOptions<M, C, D>) {
+    if (opts.nodes.length === 0) throw new RangeError('a simulation needs at least one node');
+    if (new Set(opts.nodes).size !== opts.nodes.length)
+      throw new RangeError('node ids must be unique');
+    this.opts = opts;
+    this.seed = opts.seed >>> 0;
+    this.rootRng = createRng(this.seed);
+    this.netRng = this.rootRng.fork('network');
+    this.nodeList = [...opts.nodes];
+    this.defaultFaults = validateFaults({ ...RELIABLE, ...opts.network });
+    for (const [key, f] of Object.entries(opts.links ?? {})) {
+      this.linkFaults.set(key, validateFaults({ ...this.defaultFaults, ...f }, `links[${key}]`));
+    }
+    this.encode = opts.wire?.encode ?? true;
+    this.frameOpts = opts.wire?.frame ?? { checksum: true };
+    this.record = opts.record ?? true;
+    this.tracing = this.record || opts.observer !== undefined;
+    this.maxEvents = opts.maxEvents ?? 50_000_000;
+    if (!this.encode && this.anyCorruption()) {
+      throw new RangeError('corruption needs encoded frames: set wire.encode to true');
+    }
+    for (const id of opts.nodes) {
+      this.nodes.set(id, {
+        id,
+        proto: undefined,
+        up: false,
+        incarnation: 0,
+        durable: new Map(),
+        timers: new Map(),
+        crashAfterOutputs: undefined,
+      });
+    }
+    // The up-front schedule (nemesis, then workload) is kept out of the heap in one sorted list
+    // read through a cursor: the heap stays small (in-flight messages and timers), and at equal
+    // times the schedule goes first, nemesis before workload, each in its given order.
+    const planned: SimEvent<C>[] = [];
+    for (const a of opts.nemesis ?? [])
+      planned.push({ at: a.at, seq: 0, kind: 'action', action: a.action });
+    for (const w of opts.workload ?? [])
+      planned.push({ at: w.at, seq: 0, kind: 'command', node: w.node, cmd: w.cmd });
+    planned.forEach((e, i) => (e.seq = i));
+    planned.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    this.planned = planned;
+  }
+
+  /** Current virtual time in ms. */
+  get now(): number {
+    return this.nowMs;
+  }
+
+  get nodeIds(): readonly NodeId[] {
+    return this.nodeList;
+  }
+
+  isUp(node: NodeId): boolean {
+    return this.node(node).up;
+  }
+
+  /** The live protocol object of a node (undefined while crashed). For tests and inspection. */
+  protocol(node: NodeId): Protocol<M, C, D> | undefined {
+    return this.node(node).proto;
+  }
+
+  /** A node's durable state (what survives its crashes). */
+  durable(node: NodeId): ReadonlyMap<string, unknown> {
+    return this.node(node).durable;
+  }
+
+  /** Schedules a command at virtual time `at` (≥ now). */
+  schedule(at: number, node: NodeId, cmd: C): void {
+    this.node(node);
+    this.heap.push({ at: Math.max(at, this.nowMs), seq: 0, kind: 'command', node, cmd });
+  }
+
+  /** Schedules a nemesis action at virtual time `at` (≥ now). */
+  scheduleAction(at: number, action: NemesisAction): void {
+    this.heap.push({ at: Math.max(at, this.nowMs), seq: 0, kind: 'action', action });
+  }
+
+  /** Adds a note to the trace (phase changes, test annotations). */
+  note(text: string): void {
+    this.emitEvent({ t: this.nowMs, type: 'note', text });
+  }
+
+  /** Starts every node (idempotent; `run*` calls it). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const id of this.nodeList) this.boot(this.node(id));
+  }
+
+  /** Processes events with time ≤ `untilMs`, then sets the clock to `untilMs`. */
+  runUntil(untilMs: number): this {
+    this.start();
+    const heap = this.heap;
+    const planned = this.planned;
+    for (;;) {
+      const fromHeap = heap.peek();
+      const fromPlan = planned[this.plannedNext];
+      let next: SimEvent<C>;
+      if (fromPlan !== undefined && (fromHeap === undefined || fromPlan.at <= fromHeap.at)) {
+        if (fromPlan.at > untilMs) break;
+        this.plannedNext++;
+        next = fromPlan;
+      } else {
+        if (fromHeap === undefined || fromHeap.at > untilMs) break;
+        heap.pop();
+        next = fromHeap;
+      }
+      this.nowMs = next.at;
+      this.dispatch(next);
+    }
+    if (untilMs > this.nowMs && Number.isFinite(untilMs)) this.nowMs = untilMs;
+    return this;
+  }
+
+  /** Processes events until none are left (or `maxEvents`). Timers that re-arm forever need runUntil. */
+  runToQuiescence(limitMs = Number.POSITIVE_INFINITY): this {
+    return this.runUntil(limitMs);
+  }
+
+  /** Number of scheduled events not yet processed. */
+  get pending(): number {
+    return this.heap.size + this.planned.length - this.plannedNext;
+  }
+
+  private node(id: NodeId): SimNode<M, C, D> {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new RangeError(`unknown node ${JSON.stringify(id)}`);
+    return n;
+  }
+
+  private anyCorruption(): boolean {
+    if (this.defaultFaults.corruptProbability > 0) return true;
+    for (const f of this.linkFaults.values()) if (f.corruptProbability > 0) return true;
+    for (const a of this.opts.nemesis ?? []) {
+      if (a.action.kind === 'network' && (a.action.faults.corruptProbability ?? 0) > 0) return true;
+    }
+    return false;
+  }
+
+  private emitEvent(e: TraceEvent): void {
+    if (this.record) this.trace.push(e);
+    this.opts.observer?.(e, this);
+  }
+
+  private dispatch(e: SimEvent<C>): void {
+    if (++this.counters.events > this.maxEvents) {
+      throw new SimulationError(
+        `event limit ${this.maxEvents} reached at t=${this.nowMs} (seed=${this.seed}): livelock?`,
+        this.seed,
+        undefined,
+      );
+    }
+    switch (e.kind) {
+      case 'arrive':
+        this.arrive(e.id, e.copy, e.from, e.to, e.data);
+        break;
+      case 'timer': {
+        const n = this.node(e.node);
+        if (!n.up || n.incarnation !== e.inc || n.timers.get(e.name) !== e.gen) return;
+        n.timers.delete(e.name);
+        this.counters.timers++;
+        if (this.tracing)
+          this.emitEvent({ t: this.nowMs, type: 'timer', node: n.id, name: e.name });
+        const p = n.proto;
+        if (p === undefined) return;
+        try {
+          p.handleTimer(instant(this.nowMs), e.name);
+        } catch (err) {
+          this.fail(n, err);
+        }
+        this.drain(n, p);
+        break;
+      }
+      case 'command': {
+        const n = this.node(e.node);
+        if (this.tracing)
+          this.emitEvent({
+            t: this.nowMs,
+            type: 'command',
+            node: n.id,
+            cmd: e.cmd,
+            accepted: n.up,
+          });
+        if (!n.up) return;
+        const p = n.proto;
+        if (p === undefined) return;
+        try {
+          p.handleCommand(instant(this.nowMs), e.cmd);
+        } catch (err) {
+          this.fail(n, err);
+        }
+        this.drain(n, p);
+        break;
+      }
+      case 'action':
+        this.apply(e.action);
+        break;
+    }
+  }
+
+  private boot(n: SimNode<M, C, D>): void {
+    const ctx: NodeContext = {
+      id: n.id,
+      nodes: this.nodeList,
+      rng: this.rootRng.fork(`node:${n.id}:${n.incarnation}`),
+    };
+    n.proto = this.opts.stack.create(ctx);
+    n.up = true;
+    n.timers.clear();
+    this.emitEvent({
+      t: this.nowMs,
+      type: 'start',
+      node: n.id,
+      incarnation: n.incarnation,
+      records: n.durable.size,
+    });
+    const p = n.proto;
+    try {
+      p.handleStart(instant(this.nowMs), new Map(n.durable));
+    } catch (err) {
+      this.fail(n, err);
+    }
+    this.drain(n, p);
+  }
+
+  private crash(n: SimNode<M, C, D>, lostOutputs: number): void {
+    if (!n.up) return;
+    n.up = false;
+    n.proto = undefined;
+    n.timers.clear();
+    n.crashAfterOutputs = undefined;
+    n.incarnation++;
+    this.counters.crashes++;
+    this.emitEvent({ t: this.nowMs, type: 'crash', node: n.id, lostOutputs });
+  }
+
+  private fail(n: SimNode<M, C, D>, err: unknown): never {
+    throw new SimulationError(
+      `node ${n.id} threw at t=${this.nowMs} (reproduce with seed=${this.seed}): ${String(err)}`,
+      this.seed,
+      err,
+    );
+  }
+
+  /** Carries out a node's outputs in order after one input (possibly crashing midway). */
+  private drain(n: SimNode<M, C, D>, p: Protocol<M, C, D>): void {
+    let done = 0;
+    for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
+      if (n.crashAfterOutputs !== undefined && done === n.crashAfterOutputs) {
+        let lost = 1;
+        while (p.pollOutput() !== undefined) lost++;
+        this.crash(n, lost);
+        return;
+      }
+      this.execute(n, o);
+      done++;
+    }
+  }
+
+  private execute(n: SimNode<M, C, D>, o: Output<M, D>): void {
+    switch (o.kind) {
+      case 'send':
+        this.transmit(n.id, o.to, o.msg);
+        break;
+      case 'setTimer': {
+        const gen = this.timerGen++;
+        n.timers.set(o.name, gen);
+        this.heap.push({
+          at: Math.max(o.at, this.nowMs),
+          seq: 0,
+          kind: 'timer',
+          node: n.id,
+          name: o.name,
+          gen,
+          inc: n.incarnation,
+        });
+        break;
+      }
+      case 'cancelTimer':
+        n.timers.delete(o.name);
+        break;
+      case 'deliver':
+        this.counters.delivers++;
+        if (this.tracing)
+          this.emitEvent({ t: this.nowMs, type: 'deliver', node: n.id, event: o.event });
+        break;
+      case 'persist':
+        this.counters.persists++;
+        applyWrites(n.durable, o.writes);
+        if (this.tracing)
+          this.emitEvent({ t: this.nowMs, type: 'persist', node: n.id, writes: o.writes });
+        break;
+    }
+  }
+
+  private faultsFor(from: NodeId, to: NodeId): LinkFaults {
+    if (this.linkFaults.size === 0) return this.defaultFaults;
+    return this.linkFaults.get(linkKey(from, to)) ?? this.defaultFaults;
+  }
+
+  /** The network: decides loss, copies, delays and corruption of one send. */
+  private transmit(from: NodeId, to: NodeId, msg: M): void {
+    const id = this.nextMsgId++;
+    this.counters.sends++;
+    let data: unknown = msg;
+    let bytes = 0;
+    if (this.encode) {
+      const frame = encodeFrame({ from, to, payload: encodePayload(msg) }, this.frameOpts);
+      data = frame;
+      bytes = frame.length;
+      this.counters.bytes += bytes;
+    }
+    if (this.tracing) this.emitEvent({ t: this.nowMs, type: 'send', id, from, to, msg, bytes });
+    if (!this.nodes.has(to)) {
+      this.dropped(id, 0, from, to, 'malformed', 'unknown destination');
+      return;
+    }
+    if (this.blocked.size > 0 && this.blocked.has(linkKey(from, to))) {
+      this.dropped(id, 0, from, to, 'partition');
+      return;
+    }
+    const f = this.faultsFor(from, to);
+    const rng = this.netRng;
+    if (rng.chance(f.lossProbability)) {
+      this.dropped(id, 0, from, to, 'loss');
+      return;
+    }
+    let copies = 1;
+    if (f.duplicateProbability > 0 && rng.chance(f.duplicateProbability)) {
+      const extra = rng.intBetween(1, f.duplicateMaxCopies);
+      copies += extra;
+      this.counters.duplicates += extra;
+      if (this.tracing)
+        this.emitEvent({ t: this.nowMs, type: 'duplicate', id, from, to, copies: extra });
+    }
+    for (let copy = 0; copy < copies; copy++) {
+      let payload = data;
+      if (
+        f.corruptProbability > 0 &&
+        data instanceof Uint8Array &&
+        rng.chance(f.corruptProbability)
+      ) {
+        const flipped = new Uint8Array(data);
+        const nbits = rng.intBetween(1, f.corruptMaxBits);
+        const bits: number[] = [];
+        for (let i = 0; i < nbits; i++) {
+          const bit = rng.int(flipped.length * 8);
+          flipped[bit >> 3] = (flipped[bit >> 3] as number) ^ (1 << (bit & 7));
+          bits.push(bit);
+        }
+        payload = flipped;
+        this.counters.corruptions++;
+        if (this.tracing)
+          this.emitEvent({ t: this.nowMs, type: 'corrupt', id, copy, from, to, bits });
+      }
+      const at = this.nowMs + sampleDelayMs(f.delay, rng);
+      this.heap.push({ at, seq: 0, kind: 'arrive', id, copy, from, to, data: payload });
+    }
+  }
+
+  private dropped(
+    id: number,
+    copy: number,
+    from: NodeId,
+    to: NodeId,
+    reason: DropReason,
+    detail?: string,
+  ): void {
+    this.counters.drops++;
+    const e: TraceEvent = { t: this.nowMs, type: 'drop', id, copy, from, to, reason };
+    if (detail !== undefined) e.detail = detail;
+    this.emitEvent(e);
+  }
+
+  private arrive(id: number, copy: number, from: NodeId, to: NodeId, data: unknown): void {
+    const n = this.node(to);
+    if (!n.up || n.proto === undefined) {
+      this.dropped(id, copy, from, to, 'node-down');
+      return;
+    }
+    let msg: unknown = data;
+    let claimedFrom = from;
+    if (this.encode) {
+      const res = decodeFrame(data as Uint8Array, this.frameOpts);
+      if (!res.ok) {
+        const c = res.error.code;
+        const reason: DropReason = c.startsWith('checksum')
+          ? 'checksum'
+          : c.startsWith('auth')
+            ? 'auth'
+            : 'malformed';
+        this.dropped(id, copy, from, to, reason, `${c}: ${res.error.detail}`);
+        return;
+      }
+      if (res.frame.to !== to) {
+        this.dropped(id, copy, from, to, 'malformed', `frame addressed to ${res.frame.to}`);
+        return;
+      }
+      claimedFrom = res.frame.from;
+      const payload = decodePayload(res.frame.payload);
+      if (!payload.ok) {
+        this.dropped(
+          id,
+          copy,
+          from,
+          to,
+          'malformed',
+          `${payload.error.code}: ${payload.error.detail}`,
+        );
+        return;
+      }
+      msg = payload.value;
+    }
+    if (!this.opts.stack.isMessage(msg)) {
+      this.dropped(id, copy, from, to, 'malformed', 'not a message of this stack');
+      return;
+    }
+    this.counters.receives++;
+    const e: TraceEvent = { t: this.nowMs, type: 'receive', id, copy, from, to, msg };
+    if (claimedFrom !== from) e.claimedFrom = claimedFrom;
+    this.emitEvent(e);
+    const p = n.proto;
+    try {
+      p.handleMessage(instant(this.nowMs), claimedFrom, msg);
+    } catch (err) {
+      this.fail(n, err);
+    }
+    this.drain(n, p);
+  }
+
+  private apply(a: NemesisAction): void {
+    switch (a.kind) {
+      case 'crash': {
+        const n = this.node(a.node);
+        if (a.afterOutputs === undefined) this.crash(n, 0);
+        else if (n.up) n.crashAfterOutputs = a.afterOutputs;
+        break;
+      }
+      case 'recover': {
+        const n = this.node(a.node);
+        if (n.up) return;
+        this.emitEvent({ t: this.nowMs, type: 'recover', node: n.id });
+        this.boot(n);
+        break;
+      }
+      case 'partition':
+        for (let i = 0; i < a.groups.length; i++) {
+          for (let j = 0; j < a.groups.length; j++) {
+            if (i === j) continue;
+            for (const x of a.groups[i] ?? [])
+              for (const y of a.groups[j] ?? []) this.blocked.add(linkKey(x, y));
+          }
+        }
+        this.emitPartition();
+        break;
+      case 'partition-oneway':
+        for (const x of a.from) for (const y of a.to) if (x !== y) this.blocked.add(linkKey(x, y));
+        this.emitPartition();
+        break;
+      case 'heal':
+        this.blocked.clear();
+        this.emitPartition();
+        break;
+      case 'network':
+        if (a.link === undefined) {
+          this.defaultFaults = validateFaults({ ...this.defaultFaults, ...a.faults });
+          this.emitEvent({ t: this.nowMs, type: 'network', faults: this.defaultFaults });
+        } else {
+          const key = linkKey(a.link[0], a.link[1]);
+          const f = validateFaults(
+            { ...this.faultsFor(a.link[0], a.link[1]), ...a.faults },
+            `links[${key}]`,
+          );
+          this.linkFaults.set(key, f);
+          this.emitEvent({
+            t: this.nowMs,
+            type: 'network',
+            link: [a.link[0], a.link[1]],
+            faults: f,
+          });
+        }
+        break;
+      case 'heal-all': {
+        this.note('fault phase ends: network healed');
+        if (this.blocked.size > 0) {
+          this.blocked.clear();
+          this.emitPartition();
+        }
+        this.linkFaults.clear();
+        this.defaultFaults = {
+          ...this.defaultFaults,
+          lossProbability: 0,
+          duplicateProbability: 0,
+          corruptProbability: 0,
+        };
+        this.emitEvent({ t: this.nowMs, type: 'network', faults: this.defaultFaults });
+        for (const n of this.nodes.values()) n.crashAfterOutputs = undefined;
+        if (a.recoverCrashed) {
+          for (const n of this.nodes.values()) {
+            if (!n.up) {
+              this.emitEvent({ t: this.nowMs, type: 'recover', node: n.id });
+              this.boot(n);
+            }
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  private emitPartition(): void {
+    const blocked: [NodeId, NodeId][] = [];
+    for (const key of this.blocked) {
+      const [from, to] = key.split('->') as [NodeId, NodeId];
+      blocked.push([from, to]);
+    }
+    this.emitEvent({ t: this.nowMs, type: 'partition', blocked });
+  }
+}
