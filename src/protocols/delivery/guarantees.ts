@@ -1,0 +1,169 @@
+/**
+ * Delivery guarantees as an API: the application picks at-most-once, at-least-once or
+ * exactly-once per channel, and may override it per message.
+ *
+ *   at-most-once  : sent once, never retransmitted; the receiver makes its dedup mark durable
+ *                   before delivering, so a message is never delivered twice, even across a
+ *                   receiver crash. Messages may be lost.
+ *   at-least-once : the sender keeps the message in a durable send buffer and retransmits until it
+ *                   is acked; the receiver delivers every copy that arrives. Never lost while both
+ *                   ends eventually stay up; duplicates reach the application.
+ *   exactly-once  : at-least-once delivery + receiver dedup, with the dedup mark and the
+ *                   application's effect committed in ONE atomic persist before the ack. Across a
+ *                   crash-recover of either end, no message is applied twice and none acked is lost.
+ *                   Dedup is by (sender, seq), a watermark plus a bounded window; optionally also
+ *                   by an application idempotency key, remembered for `keyWindowMs` (default 2
+ *                   minutes, like NATS JetStream's duplicate window).
+ *
+ * OUTSIDE THE KEY WINDOW: a message with a key seen more than `keyWindowMs` ago (or pushed out by
+ * `keyMax` newer keys) is applied again. Within it, the key is honoured across crashes (it is
+ * persisted with the effect). Dedup by (sender, seq) has no time limit: seqs are never reused.
+ *
+ * Effects: exactly-once is about effects, not notifications. The channel takes the application's
+ * state machine (`Effect`, a pure reducer); its new state is persisted in the same batch as the
+ * dedup mark. The `deliver` event that follows is a notification: a crash between the persist and
+ * the notification loses the notification, never the effect, and never applies it twice.
+ */
+
+import type { NodeId } from '../../core/ids.ts';
+import {
+  drainInner,
+  innerName,
+  innerState,
+  OutputQueue,
+  type DurableState,
+  type NodeContext,
+  type Protocol,
+  type StackSpec,
+} from '../../core/protocol.ts';
+import type { Instant } from '../../core/time.ts';
+import {
+  isReliableMsg,
+  ReliableEndpoint,
+  type Effect,
+  type Mode,
+  type ReliableMsg,
+  type ReliableOptions,
+} from '../link/reliable.ts';
+
+export type Guarantee = 'at-most-once' | 'at-least-once' | 'exactly-once';
+
+export const GUARANTEES: readonly Guarantee[] = ['at-most-once', 'at-least-once', 'exactly-once'];
+
+const MODE: Record<Guarantee, Mode> = {
+  'at-most-once': 'amo',
+  'at-least-once': 'alo',
+  'exactly-once': 'eo',
+};
+const GUARANTEE: Record<Mode, Guarantee | 'perfect'> = {
+  amo: 'at-most-once',
+  alo: 'at-least-once',
+  eo: 'exactly-once',
+  pl: 'perfect',
+};
+
+export interface ChannelSend {
+  readonly type: 'send';
+  readonly to: NodeId;
+  readonly payload: unknown;
+  /** Overrides the channel's guarantee for this message. */
+  readonly guarantee?: Guarantee;
+  /** Application idempotency key (exactly-once only). */
+  readonly key?: string;
+}
+
+export interface ChannelDeliver {
+  readonly type: 'deliver';
+  readonly from: NodeId;
+  readonly payload: unknown;
+  readonly seq: number;
+  readonly guarantee: Guarantee | 'perfect';
+  /** Application state after the effect, when the channel has one. */
+  readonly state?: unknown;
+}
+
+export interface ChannelOptions extends Partial<Omit<ReliableOptions, 'defaultMode' | 'effect'>> {
+  readonly guarantee: Guarantee;
+  readonly effect?: Effect;
+}
+
+const INNER = 'rl';
+
+export class Channel
+  extends OutputQueue<ReliableMsg, ChannelDeliver>
+  implements Protocol<ReliableMsg, ChannelSend, ChannelDeliver>
+{
+  private readonly inner: ReliableEndpoint;
+  private readonly guarantee: Guarantee;
+
+  constructor(ctx: NodeContext, opts: ChannelOptions) {
+    super();
+    const { guarantee, ...rest } = opts;
+    this.guarantee = guarantee;
+    this.inner = new ReliableEndpoint(ctx, { ...rest, defaultMode: MODE[guarantee] });
+  }
+
+  /** The application state the channel's effect has built. */
+  get state(): unknown {
+    return this.inner.state;
+  }
+
+  handleStart(now: Instant, durable: DurableState): void {
+    this.inner.handleStart(now, innerState(durable, INNER));
+    this.pull();
+  }
+
+  handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {
+    this.inner.handleMessage(now, from, msg);
+    this.pull();
+  }
+
+  handleTimer(now: Instant, name: string): void {
+    const inner = innerName(name, INNER);
+    if (inner !== undefined) this.inner.handleTimer(now, inner);
+    this.pull();
+  }
+
+  handleCommand(now: Instant, cmd: ChannelSend): void {
+    const mode = MODE[cmd.guarantee ?? this.guarantee];
+    this.inner.handleCommand(
+      now,
+      cmd.key === undefined
+        ? { type: 'send', to: cmd.to, payload: cmd.payload, mode }
+        : { type: 'send', to: cmd.to, payload: cmd.payload, mode, key: cmd.key },
+    );
+    this.pull();
+  }
+
+  stats(): Readonly<Record<string, number>> {
+    return this.inner.stats();
+  }
+
+  private pull(): void {
+    drainInner(
+      this.inner,
+      INNER,
+      (o) => {
+        this.emit(o);
+      },
+      (d) => {
+        const base = {
+          type: 'deliver' as const,
+          from: d.from,
+          payload: d.payload,
+          seq: d.seq,
+          guarantee: GUARANTEE[d.mode],
+        };
+        this.deliver(d.state === undefined ? base : { ...base, state: d.state });
+      },
+    );
+  }
+}
+
+export function channel(opts: ChannelOptions): StackSpec<ReliableMsg, ChannelSend, ChannelDeliver> {
+  return {
+    name: opts.guarantee,
+    create: (ctx) => new Channel(ctx, opts),
+    isMessage: isReliableMsg,
+  };
+}

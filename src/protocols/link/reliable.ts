@@ -1,0 +1,657 @@
+/**
+ * The reliable-link engine: sequence numbers, a bounded send buffer, retransmission on an
+ * adaptive timeout, cumulative + selective acks, and receiver dedup with a contiguous watermark
+ * plus a bounded out-of-order window. The perfect link and the three delivery guarantees are all
+ * this one engine with different per-message modes:
+ *
+ *   mode  sender                              receiver                                 gives
+ *   pl    buffer in memory, retransmit        dedup in memory, deliver, ack            perfect link (crash-stop)
+ *   amo   send once, never retransmit         persist dedup mark + effect, deliver     at-most-once
+ *   alo   durable buffer, retransmit          deliver EVERY copy (+effect), ack        at-least-once
+ *   eo    durable buffer, retransmit          new: persist mark + effect atomically,   exactly-once
+ *                                             deliver, ack; duplicate: ack only
+ *
+ * Guarantees (pl, over fair-loss links, crash-stop): PL1 reliable delivery, PL2 no duplication,
+ * PL3 no creation. amo: never delivered twice, also across receiver crashes (the mark is durable
+ * before the delivery). alo: never lost while both ends eventually stay up (the send buffer is
+ * durable, so a sender crash-recover resends), duplicates visible. eo: neither, across crashes
+ * of either end, because the dedup mark and the application's effect are one atomic persist
+ * that precedes the ack (the output-order contract).
+ *
+ * Memory is O(peers × (sendWindowMax + sendQueueMax + dedupWindowMax)): the receiver keeps, per
+ * sender, a watermark W (every seq ≤ W is settled) and the seqs in (W, W + dedupWindowMax] seen
+ * out of order; a seq beyond that window is dropped unacked (the sender retries later). Never a
+ * set of every id ever seen.
+ *
+ * Gaps: sequence numbers are never reused (blocks of `seqBlock` are reserved durably), so a
+ * restarted sender leaves a gap, and at-most-once messages may be lost. Every data message carries
+ * `floor`: every seq below it is acked or abandoned. The receiver moves W up to floor − 1, so a
+ * gap never stalls it.
+ *
+ * Timeout (RFC 6298): SRTT/RTTVAR from samples of messages sent once (Karn's rule), RTO = SRTT +
+ * max(G, 4·RTTVAR) clamped to [rtoMinMs, rtoMaxMs]; on a timeout RTO doubles (capped), and every
+ * retransmission deadline gets ±`jitterRatio` jitter from the injected Rng so retries of many
+ * nodes do not synchronise.
+ *
+ * Assumes: messages are plain data; `now` never goes backwards; the driver keeps the output-order
+ * contract. Authentication and integrity are below this layer (frame CRC32C and HMAC): a frame that
+ * fails them never reaches `handleMessage`.
+ */
+
+import { SteadfastError } from '../../core/errors.ts';
+import type { NodeId } from '../../core/ids.ts';
+import {
+  OutputQueue,
+  type DurableState,
+  type DurableWrite,
+  type NodeContext,
+  type Protocol,
+} from '../../core/protocol.ts';
+import { addMs, instant, type Instant } from '../../core/time.ts';
+
+export type Mode = 'pl' | 'amo' | 'alo' | 'eo';
+
+/** Wire messages of the engine. Field names are short because every frame carries them. */
+export type ReliableMsg =
+  | {
+      readonly type: 'data';
+      readonly seq: number;
+      /** Every seq below `floor` is acked or abandoned by the sender. */
+      readonly floor: number;
+      readonly mode: Mode;
+      readonly payload: unknown;
+      /** Application idempotency key (exactly-once only). */
+      readonly key?: string;
+    }
+  | {
+      readonly type: 'ack';
+      /** Every seq ≤ cum has been received. */
+      readonly cum: number;
+      /** Seqs above cum received out of order (at most `sackMax`). */
+      readonly sack: readonly number[];
+    };
+
+export interface ReliableSend {
+  readonly type: 'send';
+  readonly to: NodeId;
+  readonly payload: unknown;
+  /** Default: the endpoint's `defaultMode`. */
+  readonly mode?: Mode;
+  /** Application idempotency key (exactly-once): a second message with the same key is not applied. */
+  readonly key?: string;
+}
+
+export interface ReliableDeliver {
+  readonly type: 'deliver';
+  readonly from: NodeId;
+  readonly payload: unknown;
+  readonly seq: number;
+  readonly mode: Mode;
+  /** The application state after this message's effect (when an effect is configured). */
+  readonly state?: unknown;
+}
+
+/**
+ * An application effect applied atomically with the dedup mark (a pure reducer). Its state is
+ * persisted under the key `app` in the same batch as the mark.
+ */
+export interface Effect {
+  readonly init: unknown;
+  apply(state: unknown, from: NodeId, payload: unknown): unknown;
+}
+
+export interface ReliableOptions {
+  /** Most messages in flight (sent, not acked) per peer. */
+  readonly sendWindowMax: number;
+  /** Most messages waiting for window space per peer; beyond it `send` throws `buffer-full`. */
+  readonly sendQueueMax: number;
+  /** Out-of-order seqs remembered per sender above the watermark. */
+  readonly dedupWindowMax: number;
+  /** Most selective-ack entries per ack. */
+  readonly sackMax: number;
+  readonly rtoInitialMs: number;
+  readonly rtoMinMs: number;
+  readonly rtoMaxMs: number;
+  /** Clock granularity G of RFC 6298. */
+  readonly clockGranularityMs: number;
+  /** Retransmission deadlines are spread by ±jitterRatio. */
+  readonly jitterRatio: number;
+  /** Delay acks by up to this long to batch them (0: ack at once). */
+  readonly ackDelayMs: number;
+  /** Seq numbers reserved per durable write. */
+  readonly seqBlock: number;
+  /** Exactly-once application keys are remembered this long (like NATS JetStream's 2 minutes). */
+  readonly keyWindowMs: number;
+  /** Most application keys remembered; the oldest is forgotten first when full. */
+  readonly keyMax: number;
+  /** Mode of a `send` that names none. */
+  readonly defaultMode: Mode;
+  readonly effect?: Effect;
+}
+
+export const RELIABLE_DEFAULTS: ReliableOptions = {
+  sendWindowMax: 256,
+  sendQueueMax: 100_000,
+  dedupWindowMax: 1024,
+  sackMax: 64,
+  rtoInitialMs: 200,
+  rtoMinMs: 20,
+  rtoMaxMs: 5_000,
+  clockGranularityMs: 1,
+  jitterRatio: 0.1,
+  ackDelayMs: 0,
+  seqBlock: 1024,
+  keyWindowMs: 120_000,
+  keyMax: 100_000,
+  defaultMode: 'pl',
+};
+
+interface InFlight {
+  readonly seq: number;
+  readonly msg: ReliableMsg & { type: 'data' };
+  firstSentAt: number;
+  transmissions: number;
+  deadline: number;
+}
+
+interface Waiting {
+  readonly seq: number;
+  readonly msg: ReliableMsg & { type: 'data' };
+}
+
+interface Peer {
+  readonly id: NodeId;
+  // --- sender side ---
+  nextSeq: number;
+  /** Seqs below this are reserved in durable state (never reused after a crash). */
+  reservedUpTo: number;
+  readonly inFlight: Map<number, InFlight>;
+  readonly waiting: Waiting[];
+  waitingHead: number;
+  srtt: number | undefined;
+  rttvar: number;
+  rto: number;
+  /**
+   * Timer `rto/<peer>`: armed while inFlight is non-empty, at or before the earliest deadline
+   * (an ack does not re-arm it; an early wake-up finds nothing due and re-arms).
+   */
+  rtoTimerAt: number | undefined;
+  /** No further RTO doubling before this time (one backoff per RTO interval). */
+  backoffUntil: number;
+  // --- receiver side ---
+  /** Every seq ≤ w from this sender is settled. */
+  w: number;
+  /** Seqs in (w, w + dedupWindowMax] received out of order. */
+  readonly window: Set<number>;
+  /** Timer `ack/<peer>`: armed while an ack is owed and ackDelayMs > 0. */
+  ackOwed: boolean;
+}
+
+const APP_KEY = 'app';
+/** Durable key naming the last message applied (amo/eo), written in the same batch as its mark. */
+export const APPLIED_KEY = 'applied';
+
+export function isReliableMsg(v: unknown): v is ReliableMsg {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Record<string, unknown>;
+  if (m.type === 'data') {
+    return (
+      isSeq(m.seq) &&
+      isSeq(m.floor) &&
+      (m.mode === 'pl' || m.mode === 'amo' || m.mode === 'alo' || m.mode === 'eo') &&
+      'payload' in m &&
+      (m.key === undefined || typeof m.key === 'string')
+    );
+  }
+  if (m.type === 'ack') {
+    return isSeq(m.cum) && Array.isArray(m.sack) && m.sack.length <= 4096 && m.sack.every(isSeq);
+  }
+  return false;
+}
+
+function isSeq(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+export class ReliableEndpoint
+  extends OutputQueue<ReliableMsg, ReliableDeliver>
+  implements Protocol<ReliableMsg, ReliableSend, ReliableDeliver>
+{
+  private readonly peers = new Map<NodeId, Peer>();
+  private readonly opts: ReliableOptions;
+  private appState: unknown;
+  /** Exactly-once application keys → expiry time, oldest first (Map insertion order). */
+  private readonly keys = new Map<string, number>();
+  private readonly counters = {
+    sent: 0,
+    retransmissions: 0,
+    delivered: 0,
+    duplicatesDropped: 0,
+    keyDuplicatesDropped: 0,
+    outOfWindowDropped: 0,
+    malformedDropped: 0,
+    acksSent: 0,
+    persists: 0,
+    inFlightPeak: 0,
+  };
+
+  constructor(
+    private readonly ctx: NodeContext,
+    opts: Partial<ReliableOptions> = {},
+  ) {
+    super();
+    this.opts = { ...RELIABLE_DEFAULTS, ...opts };
+    const o = this.opts;
+    for (const [name, v] of Object.entries({
+      sendWindowMax: o.sendWindowMax,
+      sendQueueMax: o.sendQueueMax,
+      dedupWindowMax: o.dedupWindowMax,
+      sackMax: o.sackMax,
+      seqBlock: o.seqBlock,
+      keyMax: o.keyMax,
+    })) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new SteadfastError('bad-argument', `${name} must be a positive integer, got ${v}`);
+      }
+    }
+    if (!(o.rtoMinMs > 0 && o.rtoMinMs <= o.rtoInitialMs && o.rtoInitialMs <= o.rtoMaxMs)) {
+      throw new SteadfastError('bad-argument', 'need 0 < rtoMinMs ≤ rtoInitialMs ≤ rtoMaxMs');
+    }
+    this.appState = o.effect?.init;
+  }
+
+  /** The application state the effect has built (undefined without an effect). */
+  get state(): unknown {
+    return this.appState;
+  }
+
+  handleStart(now: Instant, durable: DurableState): void {
+    const resend: Peer[] = [];
+    for (const [key, value] of durable) {
+      if (key === APP_KEY) {
+        this.appState = value;
+        continue;
+      }
+      if (key === APPLIED_KEY) continue;
+      if (key.startsWith('key/')) {
+        if (typeof value === 'number') this.keys.set(key.slice(4), value);
+        continue;
+      }
+      const [kind, peerId, seqText] = key.split('/');
+      if (peerId === undefined) continue;
+      const peer = this.peer(peerId);
+      if (kind === 'seq' && typeof value === 'number') {
+        // Everything below the old reservation may have been used: start after it.
+        peer.nextSeq = value;
+        peer.reservedUpTo = value;
+      } else if (kind === 'rx' && typeof value === 'object' && value !== null) {
+        const rx = value as { w: number; win: number[] };
+        peer.w = rx.w;
+        for (const s of rx.win) peer.window.add(s);
+      } else if (kind === 'tx' && seqText !== undefined) {
+        const msg = value as ReliableMsg & { type: 'data' };
+        peer.waiting.push({ seq: Number(seqText), msg });
+        if (!resend.includes(peer)) resend.push(peer);
+      }
+    }
+    for (const peer of resend) {
+      // Recovered send buffer: resend in seq order through the normal window.
+      const sorted = peer.waiting.slice(peer.waitingHead).sort((a, b) => a.seq - b.seq);
+      peer.waiting.length = 0;
+      peer.waitingHead = 0;
+      peer.waiting.push(...sorted);
+      this.pump(now, peer);
+    }
+  }
+
+  handleCommand(now: Instant, cmd: ReliableSend): void {
+    if (cmd.to === this.ctx.id || !this.ctx.nodes.includes(cmd.to)) {
+      throw new SteadfastError(
+        'unknown-peer',
+        `reliable link: cannot send to ${JSON.stringify(cmd.to)}`,
+      );
+    }
+    const mode = cmd.mode ?? this.opts.defaultMode;
+    if (cmd.key !== undefined && mode !== 'eo') {
+      throw new SteadfastError('bad-argument', 'an idempotency key needs exactly-once mode');
+    }
+    const peer = this.peer(cmd.to);
+    const queued = peer.waiting.length - peer.waitingHead;
+    if (mode !== 'amo' && queued >= this.opts.sendQueueMax) {
+      throw new SteadfastError(
+        'buffer-full',
+        `reliable link: ${queued} messages wait for ${cmd.to}`,
+      );
+    }
+    const seq = this.takeSeq(peer);
+    const base = { type: 'data' as const, seq, floor: 0, mode, payload: cmd.payload };
+    const msg = cmd.key === undefined ? base : { ...base, key: cmd.key };
+    if (mode === 'amo') {
+      // Sent once, never buffered: the floor moves past it at once.
+      this.counters.sent++;
+      this.send(peer.id, { ...msg, floor: Math.min(seq, this.floor(peer)) });
+      return;
+    }
+    if (mode === 'alo' || mode === 'eo') {
+      this.persist([{ key: `tx/${peer.id}/${seq}`, value: msg }]);
+      this.counters.persists++;
+    }
+    peer.waiting.push({ seq, msg });
+    this.pump(now, peer);
+  }
+
+  handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {
+    if (from === this.ctx.id || !this.ctx.nodes.includes(from)) {
+      this.counters.malformedDropped++;
+      return;
+    }
+    const peer = this.peer(from);
+    if (msg.type === 'ack') this.onAck(now, peer, msg);
+    else this.onData(now, peer, msg);
+  }
+
+  handleTimer(now: Instant, name: string): void {
+    const slash = name.indexOf('/');
+    const kind = name.slice(0, slash);
+    const peer = this.peers.get(name.slice(slash + 1));
+    if (peer === undefined) return;
+    if (kind === 'rto') {
+      peer.rtoTimerAt = undefined;
+      this.onTimeout(now, peer);
+    } else if (kind === 'ack' && peer.ackOwed) {
+      peer.ackOwed = false;
+      this.sendAck(peer);
+    }
+  }
+
+  stats(): Readonly<Record<string, number>> {
+    let inFlight = 0;
+    let waiting = 0;
+    let dedupEntries = 0;
+    for (const p of this.peers.values()) {
+      inFlight += p.inFlight.size;
+      waiting += p.waiting.length - p.waitingHead;
+      dedupEntries += 1 + p.window.size;
+    }
+    return { ...this.counters, inFlight, waiting, dedupEntries, keys: this.keys.size };
+  }
+
+  // ---------------------------------------------------------------- sender
+
+  private peer(id: NodeId): Peer {
+    let p = this.peers.get(id);
+    if (p === undefined) {
+      p = {
+        id,
+        nextSeq: 1,
+        reservedUpTo: 1,
+        inFlight: new Map(),
+        waiting: [],
+        waitingHead: 0,
+        srtt: undefined,
+        rttvar: 0,
+        rto: this.opts.rtoInitialMs,
+        rtoTimerAt: undefined,
+        backoffUntil: 0,
+        w: 0,
+        window: new Set(),
+        ackOwed: false,
+      };
+      this.peers.set(id, p);
+    }
+    return p;
+  }
+
+  private takeSeq(peer: Peer): number {
+    if (peer.nextSeq >= peer.reservedUpTo) {
+      peer.reservedUpTo = peer.nextSeq + this.opts.seqBlock;
+      this.persist([{ key: `seq/${peer.id}`, value: peer.reservedUpTo }]);
+      this.counters.persists++;
+    }
+    return peer.nextSeq++;
+  }
+
+  /** Lowest seq not yet settled on the sending side: the smallest in flight or waiting. */
+  private floor(peer: Peer): number {
+    let f = peer.nextSeq;
+    for (const s of peer.inFlight.keys()) if (s < f) f = s;
+    const w = peer.waiting[peer.waitingHead];
+    if (w !== undefined && w.seq < f) f = w.seq;
+    return f;
+  }
+
+  /** Moves waiting messages into the window and sends them. */
+  private pump(now: Instant, peer: Peer): void {
+    while (peer.inFlight.size < this.opts.sendWindowMax && peer.waitingHead < peer.waiting.length) {
+      const w = peer.waiting[peer.waitingHead] as Waiting;
+      peer.waiting[peer.waitingHead++] = undefined as unknown as Waiting;
+      const deadline = now + this.jittered(peer.rto);
+      peer.inFlight.set(w.seq, {
+        seq: w.seq,
+        msg: w.msg,
+        firstSentAt: now,
+        transmissions: 1,
+        deadline,
+      });
+      this.counters.sent++;
+      this.send(peer.id, { ...w.msg, floor: this.floor(peer) });
+      if (peer.rtoTimerAt === undefined || deadline < peer.rtoTimerAt) {
+        peer.rtoTimerAt = deadline;
+        this.setTimer(`rto/${peer.id}`, instant(deadline));
+      }
+    }
+    if (peer.waitingHead === peer.waiting.length && peer.waitingHead > 0) {
+      peer.waiting.length = 0;
+      peer.waitingHead = 0;
+    }
+    if (peer.inFlight.size > this.counters.inFlightPeak)
+      this.counters.inFlightPeak = peer.inFlight.size;
+  }
+
+  private jittered(ms: number): number {
+    const j = this.opts.jitterRatio;
+    return Math.max(1, Math.round(ms * (1 - j + 2 * j * this.ctx.rng.next())));
+  }
+
+  private onTimeout(now: Instant, peer: Peer): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const e of peer.inFlight.values()) {
+      if (e.deadline > now) {
+        if (e.deadline < earliest) earliest = e.deadline;
+        continue;
+      }
+      if (now >= peer.backoffUntil) {
+        // Exponential backoff, once per RTO interval however many messages expire together.
+        peer.backoffUntil = now + peer.rto;
+        peer.rto = Math.min(this.opts.rtoMaxMs, peer.rto * 2);
+      }
+      e.transmissions++;
+      e.deadline = now + this.jittered(peer.rto);
+      if (e.deadline < earliest) earliest = e.deadline;
+      this.counters.retransmissions++;
+      this.send(peer.id, { ...e.msg, floor: this.floor(peer) });
+    }
+    if (earliest !== Number.POSITIVE_INFINITY) {
+      peer.rtoTimerAt = earliest;
+      this.setTimer(`rto/${peer.id}`, instant(earliest));
+    }
+  }
+
+  private onAck(now: Instant, peer: Peer, ack: ReliableMsg & { type: 'ack' }): void {
+    // inFlight is in seq order (Map insertion order), so the cumulative part is a prefix.
+    const acked: InFlight[] = [];
+    for (const e of peer.inFlight.values()) {
+      if (e.seq > ack.cum) break;
+      acked.push(e);
+    }
+    for (const e of acked) peer.inFlight.delete(e.seq);
+    for (const seq of ack.sack) {
+      const e = peer.inFlight.get(seq);
+      if (e === undefined) continue;
+      peer.inFlight.delete(seq);
+      acked.push(e);
+    }
+    if (acked.length === 0) return;
+    const deletes: DurableWrite[] = [];
+    for (const e of acked) {
+      if (e.transmissions === 1) this.rttSample(peer, now - e.firstSentAt); // Karn's rule
+      if (e.msg.mode === 'alo' || e.msg.mode === 'eo') {
+        deletes.push({ key: `tx/${peer.id}/${e.seq}`, value: null });
+      }
+    }
+    if (deletes.length > 0) {
+      this.persist(deletes);
+      this.counters.persists++;
+    }
+    this.pump(now, peer);
+    if (peer.inFlight.size === 0 && peer.rtoTimerAt !== undefined) {
+      peer.rtoTimerAt = undefined;
+      this.cancelTimer(`rto/${peer.id}`);
+    }
+  }
+
+  private rttSample(peer: Peer, r: number): void {
+    const o = this.opts;
+    if (peer.srtt === undefined) {
+      peer.srtt = r;
+      peer.rttvar = r / 2;
+    } else {
+      peer.rttvar = 0.75 * peer.rttvar + 0.25 * Math.abs(peer.srtt - r);
+      peer.srtt = 0.875 * peer.srtt + 0.125 * r;
+    }
+    const rto = peer.srtt + Math.max(o.clockGranularityMs, 4 * peer.rttvar);
+    peer.rto = Math.min(o.rtoMaxMs, Math.max(o.rtoMinMs, rto));
+  }
+
+  // ---------------------------------------------------------------- receiver
+
+  private onData(now: Instant, peer: Peer, msg: ReliableMsg & { type: 'data' }): void {
+    if (msg.floor > msg.seq + 1 || (msg.key !== undefined && msg.mode !== 'eo')) {
+      this.counters.malformedDropped++;
+      return;
+    }
+    // Everything below floor is settled at the sender: never wait for it.
+    if (msg.floor - 1 > peer.w) {
+      peer.w = msg.floor - 1;
+      for (const s of peer.window) if (s <= peer.w) peer.window.delete(s);
+      this.compact(peer);
+    }
+    const seen = msg.seq <= peer.w || peer.window.has(msg.seq);
+    if (!seen && msg.seq > peer.w + this.opts.dedupWindowMax) {
+      this.counters.outOfWindowDropped++; // no ack: the sender retries once the window moves
+      return;
+    }
+    if (msg.mode === 'alo') {
+      // At-least-once delivers every copy: duplicates are visible to the application.
+      if (!seen) this.mark(peer, msg.seq);
+      this.applyAndDeliver(peer, msg, []);
+      this.owe(now, peer);
+      return;
+    }
+    if (seen) {
+      this.counters.duplicatesDropped++;
+      if (msg.mode !== 'amo') this.owe(now, peer); // ack again: the first ack may have been lost
+      return;
+    }
+    this.mark(peer, msg.seq);
+    if (msg.mode === 'pl') {
+      this.applyAndDeliver(peer, msg, undefined);
+      this.owe(now, peer);
+      return;
+    }
+    const writes: DurableWrite[] = [{ key: `rx/${peer.id}`, value: this.rxState(peer) }];
+    if (msg.key !== undefined) {
+      this.expireKeys(now);
+      if (this.keys.has(msg.key)) {
+        this.counters.keyDuplicatesDropped++;
+        this.persist(writes);
+        this.counters.persists++;
+        this.owe(now, peer);
+        return;
+      }
+      const expires = now + this.opts.keyWindowMs;
+      this.keys.set(msg.key, expires);
+      writes.push({ key: `key/${msg.key}`, value: expires });
+      if (this.keys.size > this.opts.keyMax) {
+        const oldest = this.keys.keys().next().value as string;
+        this.keys.delete(oldest);
+        writes.push({ key: `key/${oldest}`, value: null });
+      }
+    }
+    // amo and eo: mark (and effect) durable BEFORE the delivery and the ack. The `applied` write
+    // names the message in the same batch: the durable record that its effect happened (the
+    // checkers count applications from it, since a crash may lose the notification that follows).
+    writes.push({ key: APPLIED_KEY, value: { from: peer.id, seq: msg.seq, payload: msg.payload } });
+    this.applyAndDeliver(peer, msg, writes);
+    if (msg.mode === 'eo') this.owe(now, peer);
+  }
+
+  private mark(peer: Peer, seq: number): void {
+    peer.window.add(seq);
+    this.compact(peer);
+  }
+
+  private compact(peer: Peer): void {
+    while (peer.window.has(peer.w + 1)) {
+      peer.w++;
+      peer.window.delete(peer.w);
+    }
+  }
+
+  private rxState(peer: Peer): { w: number; win: number[] } {
+    return { w: peer.w, win: [...peer.window].sort((a, b) => a - b) };
+  }
+
+  private expireKeys(now: Instant): void {
+    for (const [k, expires] of this.keys) {
+      if (expires > now) break; // insertion order is expiry order
+      this.keys.delete(k);
+    }
+  }
+
+  /** Applies the effect; persists `writes` (+ app state) unless undefined; then delivers. */
+  private applyAndDeliver(
+    peer: Peer,
+    msg: ReliableMsg & { type: 'data' },
+    writes: DurableWrite[] | undefined,
+  ): void {
+    const effect = this.opts.effect;
+    if (effect !== undefined) {
+      this.appState = effect.apply(this.appState, peer.id, msg.payload);
+      if (writes !== undefined) writes.push({ key: APP_KEY, value: this.appState });
+    }
+    if (writes !== undefined && writes.length > 0) {
+      this.persist(writes);
+      this.counters.persists++;
+    }
+    this.counters.delivered++;
+    const event: ReliableDeliver = {
+      type: 'deliver',
+      from: peer.id,
+      payload: msg.payload,
+      seq: msg.seq,
+      mode: msg.mode,
+    };
+    this.deliver(effect === undefined ? event : { ...event, state: this.appState });
+  }
+
+  private owe(now: Instant, peer: Peer): void {
+    if (this.opts.ackDelayMs <= 0) {
+      this.sendAck(peer);
+      return;
+    }
+    if (peer.ackOwed) return;
+    peer.ackOwed = true;
+    this.setTimer(`ack/${peer.id}`, addMs(now, this.opts.ackDelayMs));
+  }
+
+  private sendAck(peer: Peer): void {
+    const sack: number[] = [];
+    for (const s of peer.window) {
+      if (sack.length >= this.opts.sackMax) break;
+      sack.push(s);
+    }
+    this.counters.acksSent++;
+    this.send(peer.id, { type: 'ack', cum: peer.w, sack });
+  }
+}
