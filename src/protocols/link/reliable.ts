@@ -118,6 +118,11 @@ export interface ReliableOptions {
   readonly jitterRatio: number;
   /** Delay acks by up to this long to batch them (0: ack at once). */
   readonly ackDelayMs: number;
+  /**
+   * How long the receiver may keep waiting for an at-most-once message that was overtaken by later
+   * ones (reordering); after it, a late arrival is dropped, which at-most-once allows.
+   */
+  readonly lateHorizonMs: number;
   /** Seq numbers reserved per durable write. */
   readonly seqBlock: number;
   /** Exactly-once application keys are remembered this long (like NATS JetStream's 2 minutes). */
@@ -140,6 +145,7 @@ export const RELIABLE_DEFAULTS: ReliableOptions = {
   clockGranularityMs: 1,
   jitterRatio: 0.1,
   ackDelayMs: 0,
+  lateHorizonMs: 1000,
   seqBlock: 1024,
   keyWindowMs: 120_000,
   keyMax: 100_000,
@@ -178,6 +184,9 @@ interface Peer {
   rtoTimerAt: number | undefined;
   /** No further RTO doubling before this time (one backoff per RTO interval). */
   backoffUntil: number;
+  /** At-most-once messages sent within the last lateHorizonMs (bounded), oldest first. */
+  readonly amoRecent: { seq: number; at: number }[];
+  amoHead: number;
   // --- receiver side ---
   /** Every seq ≤ w from this sender is settled. */
   w: number;
@@ -220,6 +229,8 @@ export class ReliableEndpoint
   private readonly peers = new Map<NodeId, Peer>();
   private readonly opts: ReliableOptions;
   private appState: unknown;
+  /** Bound on amoRecent per peer: half the receiver's window, so the floor never lags past it. */
+  private readonly amoRecentMax: number;
   /** Exactly-once application keys → expiry time, oldest first (Map insertion order). */
   private readonly keys = new Map<string, number>();
   private readonly counters = {
@@ -258,6 +269,7 @@ export class ReliableEndpoint
       throw new SteadfastError('bad-argument', 'need 0 < rtoMinMs ≤ rtoInitialMs ≤ rtoMaxMs');
     }
     this.appState = o.effect?.init;
+    this.amoRecentMax = Math.max(1, Math.floor(o.dedupWindowMax / 2));
   }
 
   /** The application state the effect has built (undefined without an effect). */
@@ -329,7 +341,9 @@ export class ReliableEndpoint
     if (mode === 'amo') {
       // Sent once, never buffered: the floor moves past it at once.
       this.counters.sent++;
-      this.send(peer.id, { ...msg, floor: Math.min(seq, this.floor(peer)) });
+      peer.amoRecent.push({ seq, at: now });
+      if (peer.amoRecent.length - peer.amoHead > this.amoRecentMax) peer.amoHead++;
+      this.send(peer.id, { ...msg, floor: this.floor(now, peer) });
       return;
     }
     if (mode === 'alo' || mode === 'eo') {
@@ -393,6 +407,8 @@ export class ReliableEndpoint
         rto: this.opts.rtoInitialMs,
         rtoTimerAt: undefined,
         backoffUntil: 0,
+        amoRecent: [],
+        amoHead: 0,
         w: 0,
         window: new Set(),
         ackOwed: false,
@@ -411,12 +427,32 @@ export class ReliableEndpoint
     return peer.nextSeq++;
   }
 
-  /** Lowest seq not yet settled on the sending side: the smallest in flight or waiting. */
-  private floor(peer: Peer): number {
+  /**
+   * Lowest seq not yet settled on the sending side: the smallest in flight or waiting, or an
+   * at-most-once message sent less than `lateHorizonMs` ago (it may still arrive late, reordered;
+   * once the horizon has passed the receiver stops waiting for it).
+   */
+  private floor(now: Instant, peer: Peer): number {
     let f = peer.nextSeq;
-    for (const s of peer.inFlight.keys()) if (s < f) f = s;
+    for (const s of peer.inFlight.keys()) {
+      if (s < f) f = s;
+      break; // seq order: the first is the smallest
+    }
     const w = peer.waiting[peer.waitingHead];
     if (w !== undefined && w.seq < f) f = w.seq;
+    const recent = peer.amoRecent;
+    while (
+      peer.amoHead < recent.length &&
+      (recent[peer.amoHead]?.at ?? 0) + this.opts.lateHorizonMs < now
+    ) {
+      peer.amoHead++;
+    }
+    if (peer.amoHead === recent.length && peer.amoHead > 0) {
+      recent.length = 0;
+      peer.amoHead = 0;
+    }
+    const oldest = recent[peer.amoHead];
+    if (oldest !== undefined && oldest.seq < f) f = oldest.seq;
     return f;
   }
 
@@ -434,7 +470,7 @@ export class ReliableEndpoint
         deadline,
       });
       this.counters.sent++;
-      this.send(peer.id, { ...w.msg, floor: this.floor(peer) });
+      this.send(peer.id, { ...w.msg, floor: this.floor(now, peer) });
       if (peer.rtoTimerAt === undefined || deadline < peer.rtoTimerAt) {
         peer.rtoTimerAt = deadline;
         this.setTimer(`rto/${peer.id}`, instant(deadline));
@@ -469,7 +505,7 @@ export class ReliableEndpoint
       e.deadline = now + this.jittered(peer.rto);
       if (e.deadline < earliest) earliest = e.deadline;
       this.counters.retransmissions++;
-      this.send(peer.id, { ...e.msg, floor: this.floor(peer) });
+      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
     }
     if (earliest !== Number.POSITIVE_INFINITY) {
       peer.rtoTimerAt = earliest;
