@@ -72,9 +72,17 @@ export type TraceEvent =
   | { t: number; type: 'persist'; node: NodeId; writes: readonly { key: string; value: unknown }[] }
   /**
    * A node crashed; volatile state and timers are lost. `lostOutputs` counts outputs of the
-   * interrupted step that were never carried out (a crash between outputs).
+   * interrupted step that were never carried out. For a crash between outputs, `after` is the
+   * kind of the last output carried out (`input` if none) and `before` the first one lost.
    */
-  | { t: number; type: 'crash'; node: NodeId; lostOutputs: number }
+  | {
+      t: number;
+      type: 'crash';
+      node: NodeId;
+      lostOutputs: number;
+      after?: CrashPoint;
+      before?: CrashPoint;
+    }
   /** A crashed node comes back (followed by its `start`). */
   | { t: number; type: 'recover'; node: NodeId }
   /** The set of blocked directed links changed; `blocked` lists them all as [from, to]. */
@@ -85,6 +93,9 @@ export type TraceEvent =
   | { t: number; type: 'note'; text: string };
 
 export type TraceEventType = TraceEvent['type'];
+
+/** Where in a step a crash hit: after the input (before any output) or after an output kind. */
+export type CrashPoint = 'input' | 'send' | 'setTimer' | 'cancelTimer' | 'deliver' | 'persist';
 
 /** JSON replacer that keeps byte arrays readable (`{"$hex": "…"}`) in JSON Lines traces. */
 export function traceReplacer(_key: string, value: unknown): unknown {

@@ -17,7 +17,15 @@ export type NemesisAction =
    * is armed instead: it happens inside the node's next step that has more than `afterOutputs`
    * outputs, right after that many were carried out (a crash between two outputs).
    */
-  | { readonly kind: 'crash'; readonly node: NodeId; readonly afterOutputs?: number }
+  | {
+      readonly kind: 'crash';
+      readonly node: NodeId;
+      readonly afterOutputs?: number;
+      /** With `afterOutputs`: if no step is long enough within this time, crash at its end. */
+      readonly withinMs?: number;
+      /** Crash-recover: restart the node this long after the crash actually happens. */
+      readonly recoverAfterMs?: number;
+    }
   /** Restart a crashed node from its persisted records. */
   | { readonly kind: 'recover'; readonly node: NodeId }
   /** Symmetric partition: nodes in different groups cannot reach each other. */
@@ -83,17 +91,17 @@ export function generateNemesis(
     if (up.length === 0) continue;
     const node = up[rng.int(up.length)] as NodeId;
     const afterOutputs = rng.chance(0.5) ? rng.int(4) : undefined;
-    out.push({
-      at,
-      action:
-        afterOutputs === undefined
-          ? { kind: 'crash', node }
-          : { kind: 'crash', node, afterOutputs },
-    });
+    const withinMs = 50;
+    const recoverAfterMs = 1 + rng.int(Math.max(1, Math.floor(end / 4)));
+    const crash: NemesisAction = {
+      kind: 'crash',
+      node,
+      ...(afterOutputs === undefined ? {} : { afterOutputs, withinMs }),
+      ...(opts.recover ? { recoverAfterMs } : {}),
+    };
+    out.push({ at, action: crash });
     if (opts.recover) {
-      const back = Math.min(end, at + 1 + rng.int(Math.max(1, Math.floor(end / 4))));
-      out.push({ at: back, action: { kind: 'recover', node } });
-      downUntil.set(node, back);
+      downUntil.set(node, at + withinMs + recoverAfterMs);
     } else {
       downUntil.set(node, Number.POSITIVE_INFINITY);
     }

@@ -28,7 +28,7 @@ import {
 } from '../core/protocol.ts';
 import { createRng, type Rng } from '../core/rng.ts';
 import { instant } from '../core/time.ts';
-import type { DropReason, TraceEvent } from '../core/trace.ts';
+import type { CrashPoint, DropReason, TraceEvent } from '../core/trace.ts';
 import { EventHeap, type Scheduled } from './heap.ts';
 import type { NemesisAction, TimedAction } from './nemesis.ts';
 import { linkKey, RELIABLE, sampleDelayMs, validateFaults, type LinkFaults } from './network.ts';
@@ -75,6 +75,10 @@ interface SimNode<M, C, D> {
   readonly timers: Map<string, number>;
   /** Armed crash-between-outputs: crash after this many outputs of the next long-enough step. */
   crashAfterOutputs: number | undefined;
+  /** Identifies the current arming (a deadline for an older arming is ignored). */
+  armId: number;
+  /** Recover this long after the next crash (crash-recover), if set. */
+  recoverAfterMs: number | undefined;
 }
 
 type SimEvent<C> =
@@ -90,6 +94,8 @@ type SimEvent<C> =
     }
   | { at: number; seq: number; kind: 'timer'; node: NodeId; name: string; gen: number; inc: number }
   | { at: number; seq: number; kind: 'action'; action: NemesisAction }
+  /** An armed crash that has not happened by its `withinMs` deadline happens now. */
+  | { at: number; seq: number; kind: 'deadline'; node: NodeId; armId: number }
   | { at: number; seq: number; kind: 'command'; node: NodeId; cmd: C };
 
 export interface SimCounters {
@@ -186,6 +192,8 @@ export class Simulator<M, C, D> {
         durable: new Map(),
         timers: new Map(),
         crashAfterOutputs: undefined,
+        armId: 0,
+        recoverAfterMs: undefined,
       });
     }
     // The up-front schedule (nemesis, then workload) is kept out of the heap in one sorted list
@@ -355,6 +363,11 @@ export class Simulator<M, C, D> {
       case 'action':
         this.apply(e.action);
         break;
+      case 'deadline': {
+        const n = this.node(e.node);
+        if (n.up && n.crashAfterOutputs !== undefined && n.armId === e.armId) this.crash(n, 0);
+        break;
+      }
     }
   }
 
@@ -383,15 +396,32 @@ export class Simulator<M, C, D> {
     this.drain(n, p);
   }
 
-  private crash(n: SimNode<M, C, D>, lostOutputs: number): void {
+  private crash(
+    n: SimNode<M, C, D>,
+    lostOutputs: number,
+    between?: { after: CrashPoint; before: CrashPoint },
+  ): void {
     if (!n.up) return;
     n.up = false;
     n.proto = undefined;
     n.timers.clear();
     n.crashAfterOutputs = undefined;
     n.incarnation++;
+    if (n.recoverAfterMs !== undefined) {
+      this.heap.push({
+        at: this.nowMs + n.recoverAfterMs,
+        seq: 0,
+        kind: 'action',
+        action: { kind: 'recover', node: n.id },
+      });
+      n.recoverAfterMs = undefined;
+    }
     this.counters.crashes++;
-    this.emitEvent({ t: this.nowMs, type: 'crash', node: n.id, lostOutputs });
+    this.emitEvent(
+      between === undefined
+        ? { t: this.nowMs, type: 'crash', node: n.id, lostOutputs }
+        : { t: this.nowMs, type: 'crash', node: n.id, lostOutputs, ...between },
+    );
   }
 
   private fail(n: SimNode<M, C, D>, err: unknown): never {
@@ -405,14 +435,16 @@ export class Simulator<M, C, D> {
   /** Carries out a node's outputs in order after one input (possibly crashing midway). */
   private drain(n: SimNode<M, C, D>, p: Protocol<M, C, D>): void {
     let done = 0;
+    let last: Output<M, D>['kind'] | 'input' = 'input';
     for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
       if (n.crashAfterOutputs !== undefined && done === n.crashAfterOutputs) {
         let lost = 1;
         while (p.pollOutput() !== undefined) lost++;
-        this.crash(n, lost);
+        this.crash(n, lost, { after: last, before: o.kind });
         return;
       }
       this.execute(n, o);
+      last = o.kind;
       done++;
     }
   }
@@ -592,8 +624,23 @@ export class Simulator<M, C, D> {
     switch (a.kind) {
       case 'crash': {
         const n = this.node(a.node);
-        if (a.afterOutputs === undefined) this.crash(n, 0);
-        else if (n.up) n.crashAfterOutputs = a.afterOutputs;
+        if (!n.up) break;
+        n.recoverAfterMs = a.recoverAfterMs;
+        if (a.afterOutputs === undefined) {
+          this.crash(n, 0);
+          break;
+        }
+        n.crashAfterOutputs = a.afterOutputs;
+        n.armId++;
+        if (a.withinMs !== undefined) {
+          this.heap.push({
+            at: this.nowMs + a.withinMs,
+            seq: 0,
+            kind: 'deadline',
+            node: n.id,
+            armId: n.armId,
+          });
+        }
         break;
       }
       case 'recover': {
@@ -654,7 +701,10 @@ export class Simulator<M, C, D> {
           corruptProbability: 0,
         };
         this.emitEvent({ t: this.nowMs, type: 'network', faults: this.defaultFaults });
-        for (const n of this.nodes.values()) n.crashAfterOutputs = undefined;
+        for (const n of this.nodes.values()) {
+          n.crashAfterOutputs = undefined;
+          n.recoverAfterMs = undefined;
+        }
         if (a.recoverCrashed) {
           for (const n of this.nodes.values()) {
             if (!n.up) {
