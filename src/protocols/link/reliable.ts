@@ -30,7 +30,8 @@
  *
  * Timeout (RFC 6298): SRTT/RTTVAR from samples of messages sent once (Karn's rule), RTO = SRTT +
  * max(G, 4·RTTVAR) clamped to [rtoMinMs, rtoMaxMs]; on a timeout RTO doubles (capped), and every
- * retransmission deadline gets ±`jitterRatio` jitter from the injected Rng so retries of many
+ * retransmission deadline is stretched by up to `jitterRatio` (never shortened: a shorter wait
+ * than the RTO only adds spurious retransmissions) with the injected Rng so retries of many
  * nodes do not synchronise.
  *
  * Assumes: messages are plain data; `now` never goes backwards; the driver keeps the output-order
@@ -114,7 +115,7 @@ export interface ReliableOptions {
   readonly rtoMaxMs: number;
   /** Clock granularity G of RFC 6298. */
   readonly clockGranularityMs: number;
-  /** Retransmission deadlines are spread by ±jitterRatio. */
+  /** Retransmission deadlines are stretched by a random factor in [1, 1 + jitterRatio]. */
   readonly jitterRatio: number;
   /** Delay acks by up to this long to batch them (0: ack at once). */
   readonly ackDelayMs: number;
@@ -140,7 +141,7 @@ export const RELIABLE_DEFAULTS: ReliableOptions = {
   dedupWindowMax: 1024,
   sackMax: 64,
   rtoInitialMs: 200,
-  rtoMinMs: 20,
+  rtoMinMs: 100,
   rtoMaxMs: 5_000,
   clockGranularityMs: 1,
   jitterRatio: 0.1,
@@ -158,6 +159,8 @@ interface InFlight {
   firstSentAt: number;
   transmissions: number;
   deadline: number;
+  /** Already resent by fast retransmit since its last timeout (at most once per timeout). */
+  fastResent: boolean;
 }
 
 interface Waiting {
@@ -197,6 +200,8 @@ interface Peer {
 }
 
 const APP_KEY = 'app';
+/** Selectively acked later seqs that mark an unacked message as lost (RFC 6675's DupThresh). */
+const FAST_RETRANSMIT_THRESHOLD = 3;
 /** Durable key naming the last message applied (amo/eo), written in the same batch as its mark. */
 export const APPLIED_KEY = 'applied';
 
@@ -236,6 +241,7 @@ export class ReliableEndpoint
   private readonly counters = {
     sent: 0,
     retransmissions: 0,
+    fastRetransmissions: 0,
     delivered: 0,
     duplicatesDropped: 0,
     keyDuplicatesDropped: 0,
@@ -468,6 +474,7 @@ export class ReliableEndpoint
         firstSentAt: now,
         transmissions: 1,
         deadline,
+        fastResent: false,
       });
       this.counters.sent++;
       this.send(peer.id, { ...w.msg, floor: this.floor(now, peer) });
@@ -485,8 +492,7 @@ export class ReliableEndpoint
   }
 
   private jittered(ms: number): number {
-    const j = this.opts.jitterRatio;
-    return Math.max(1, Math.round(ms * (1 - j + 2 * j * this.ctx.rng.next())));
+    return Math.max(1, Math.round(ms * (1 + this.opts.jitterRatio * this.ctx.rng.next())));
   }
 
   private onTimeout(now: Instant, peer: Peer): void {
@@ -502,6 +508,7 @@ export class ReliableEndpoint
         peer.rto = Math.min(this.opts.rtoMaxMs, peer.rto * 2);
       }
       e.transmissions++;
+      e.fastResent = false;
       e.deadline = now + this.jittered(peer.rto);
       if (e.deadline < earliest) earliest = e.deadline;
       this.counters.retransmissions++;
@@ -527,6 +534,7 @@ export class ReliableEndpoint
       peer.inFlight.delete(seq);
       acked.push(e);
     }
+    this.fastRetransmit(now, peer, ack.sack);
     if (acked.length === 0) return;
     const deletes: DurableWrite[] = [];
     for (const e of acked) {
@@ -543,6 +551,35 @@ export class ReliableEndpoint
     if (peer.inFlight.size === 0 && peer.rtoTimerAt !== undefined) {
       peer.rtoTimerAt = undefined;
       this.cancelTimer(`rto/${peer.id}`);
+    }
+  }
+
+  /**
+   * Fast retransmit (after RFC 6675's DupThresh): a message still unacked while at least
+   * `FAST_RETRANSMIT_THRESHOLD` later seqs are selectively acked is deemed lost and resent now,
+   * once per timeout, instead of waiting for its RTO. This keeps a conservative RTO (few spurious
+   * retransmissions) without stalling the window on every loss.
+   */
+  private fastRetransmit(now: Instant, peer: Peer, sack: readonly number[]): void {
+    if (sack.length < FAST_RETRANSMIT_THRESHOLD || peer.inFlight.size === 0) return;
+    const sorted = [...sack].sort((a, b) => a - b);
+    for (const e of peer.inFlight.values()) {
+      // Count sacked seqs above e.seq: binary search in the sorted sack.
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((sorted[mid] ?? 0) <= e.seq) lo = mid + 1;
+        else hi = mid;
+      }
+      if (sorted.length - lo < FAST_RETRANSMIT_THRESHOLD) break; // later entries have fewer above
+      if (e.fastResent) continue;
+      e.fastResent = true;
+      e.transmissions++;
+      e.deadline = now + this.jittered(peer.rto);
+      this.counters.fastRetransmissions++;
+      this.counters.retransmissions++;
+      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
     }
   }
 
