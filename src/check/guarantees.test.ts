@@ -233,7 +233,7 @@ test('sim: exactly-once across crash-recover of both ends (crash between outputs
   let lostNotification = 0;
   for (const afterOutputs of [0, 1, 2, 3]) {
     const nemesis: TimedAction[] = [
-      { at: 15, action: { kind: 'crash', node: 'n2', afterOutputs } },
+      { at: 15, action: { kind: 'crash', node: 'n2', afterOutputs, withinMs: 300 } },
       { at: 30, action: { kind: 'crash', node: 'n1' } },
       { at: 300, action: { kind: 'recover', node: 'n1' } },
       { at: 400, action: { kind: 'heal-all', recoverCrashed: true } },

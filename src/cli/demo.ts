@@ -78,17 +78,17 @@ export function runDemo(opts: DemoOptions): string {
   const links: { name: string; stack: AnyStack; cmd: (s: (typeof sends)[number]) => unknown }[] = [
     {
       name: 'fair-loss',
-      stack: fairLossLink as AnyStack,
+      stack: fairLossLink,
       cmd: (s) => ({ type: 'send', to: s.to, payload: s.payload }),
     },
     {
       name: 'stubborn',
-      stack: stubbornLink() as AnyStack,
+      stack: stubbornLink(),
       cmd: (s) => ({ type: 'send', to: s.to, payload: s.payload, ref: s.payload }),
     },
     {
       name: 'perfect',
-      stack: perfectLink() as AnyStack,
+      stack: perfectLink(),
       cmd: (s) => ({ type: 'send', to: s.to, payload: s.payload }),
     },
   ];

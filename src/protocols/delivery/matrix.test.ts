@@ -178,11 +178,7 @@ function simulate(g: Guarantee, c: Condition, seed: number): TraceEvent[] {
   const opts: SimOptions<unknown, ChannelSend, unknown> = {
     seed,
     nodes,
-    stack: channel({ guarantee: g, rtoInitialMs: 100 }) as SimOptions<
-      unknown,
-      ChannelSend,
-      unknown
-    >['stack'],
+    stack: channel({ guarantee: g, rtoInitialMs: 100 }),
     network: { delay: { kind: 'uniform', minMs: 1, maxMs: 20 }, ...c.network },
     wire: { frame: { checksum: c.checksum ?? true } },
     nemesis: c.nemesis?.(seed) ?? [],
