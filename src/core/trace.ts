@@ -24,8 +24,22 @@ export type TraceEvent =
   | { t: number; type: 'start'; node: NodeId; incarnation: number; records: number }
   /** The application gave a node a command. `accepted` is false when the node was down. */
   | { t: number; type: 'command'; node: NodeId; cmd: unknown; accepted: boolean }
-  /** A node handed a message to the network. `bytes` is the encoded frame size (0 if unencoded). */
-  | { t: number; type: 'send'; id: number; from: NodeId; to: NodeId; msg: unknown; bytes: number }
+  /**
+   * A node handed a message to the network. `bytes` is the encoded frame size (0 if unencoded).
+   * Adversary injections are sends too: `claimedFrom` marks a forgery (the frame names another
+   * sender), `replayOf` a replay of the frame of an earlier send.
+   */
+  | {
+      t: number;
+      type: 'send';
+      id: number;
+      from: NodeId;
+      to: NodeId;
+      msg: unknown;
+      bytes: number;
+      claimedFrom?: NodeId;
+      replayOf?: number;
+    }
   /** A copy of a message did not reach the protocol. */
   | {
       t: number;

@@ -48,7 +48,17 @@ export type NemesisAction =
    * End of the fault phase: heal partitions, clear per-link overrides, reset the default link to
    * the given fault-free settings, and recover every crashed node that may recover.
    */
-  | { readonly kind: 'heal-all'; readonly recoverCrashed: boolean };
+  | { readonly kind: 'heal-all'; readonly recoverCrashed: boolean }
+  /** An adversary at `from` sends `msg` to `to` claiming to be `as` (a forgery). */
+  | {
+      readonly kind: 'forge';
+      readonly from: NodeId;
+      readonly as: NodeId;
+      readonly to: NodeId;
+      readonly msg: unknown;
+    }
+  /** An adversary re-injects the frame of the earlier send with wire id `id` (a replay). */
+  | { readonly kind: 'replay'; readonly id: number };
 
 export interface TimedAction {
   readonly at: number;

@@ -156,6 +156,8 @@ export class Simulator<M, C, D> {
   private readonly tracing: boolean;
   private readonly maxEvents: number;
   private readonly planned: readonly SimEvent<C>[];
+  /** Frames kept for `replay` actions (only when the schedule has any). */
+  private readonly kept: Map<number, { from: NodeId; to: NodeId; data: unknown }> | undefined;
   private plannedNext = 0;
   private nextMsgId = 1;
   private timerGen = 1;
@@ -207,6 +209,9 @@ export class Simulator<M, C, D> {
     planned.forEach((e, i) => (e.seq = i));
     planned.sort((a, b) => a.at - b.at || a.seq - b.seq);
     this.planned = planned;
+    this.kept = (opts.nemesis ?? []).some((a) => a.action.kind === 'replay')
+      ? new Map()
+      : undefined;
   }
 
   /** Current virtual time in ms. */
@@ -503,6 +508,60 @@ export class Simulator<M, C, D> {
       this.counters.bytes += bytes;
     }
     if (this.tracing) this.emitEvent({ t: this.nowMs, type: 'send', id, from, to, msg, bytes });
+    if (this.kept !== undefined) this.kept.set(id, { from, to, data });
+    this.route(id, from, to, data);
+  }
+
+  /**
+   * An adversary at `from` injects a message to `to` that claims to come from `as`. It can sign
+   * only with the keys it holds (those of its own pairs), so with authentication on the receiver
+   * rejects it; without, the receiver believes the claimed sender.
+   */
+  private forge(from: NodeId, as: NodeId, to: NodeId, msg: unknown): void {
+    const id = this.nextMsgId++;
+    this.counters.sends++;
+    let data: unknown = msg;
+    let bytes = 0;
+    if (this.encode) {
+      const auth = this.frameOpts.auth;
+      const opts: FrameOptions =
+        auth === undefined
+          ? this.frameOpts
+          : { ...this.frameOpts, auth: { ...auth, keys: (_claimed, t) => auth.keys(from, t) } };
+      data = encodeFrame({ from: as, to, payload: encodePayload(msg) }, opts);
+      bytes = (data as Uint8Array).length;
+      this.counters.bytes += bytes;
+    }
+    if (this.tracing) {
+      this.emitEvent({ t: this.nowMs, type: 'send', id, from, to, msg, bytes, claimedFrom: as });
+    }
+    this.route(id, from, to, data);
+  }
+
+  /** An adversary re-injects a copy of an earlier frame, bytes unchanged (a replay attack). */
+  private replay(of: number): void {
+    const old = this.kept?.get(of);
+    if (old === undefined) throw new RangeError(`replay: no message with id ${of} was sent`);
+    const id = this.nextMsgId++;
+    this.counters.sends++;
+    if (this.tracing) {
+      const msg = this.trace.find((e) => e.type === 'send' && e.id === of);
+      this.emitEvent({
+        t: this.nowMs,
+        type: 'send',
+        id,
+        from: old.from,
+        to: old.to,
+        msg: msg?.type === 'send' ? msg.msg : undefined,
+        bytes: old.data instanceof Uint8Array ? old.data.length : 0,
+        replayOf: of,
+      });
+    }
+    this.route(id, old.from, old.to, old.data);
+  }
+
+  /** The network: partition, loss, copies, corruption and delay of one sent frame. */
+  private route(id: number, from: NodeId, to: NodeId, data: unknown): void {
     if (!this.nodes.has(to)) {
       this.dropped(id, 0, from, to, 'malformed', 'unknown destination');
       return;
@@ -686,6 +745,12 @@ export class Simulator<M, C, D> {
             faults: f,
           });
         }
+        break;
+      case 'forge':
+        this.forge(a.from, a.as, a.to, a.msg);
+        break;
+      case 'replay':
+        this.replay(a.id);
         break;
       case 'heal-all': {
         this.note('fault phase ends: network healed');
