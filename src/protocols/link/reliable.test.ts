@@ -83,20 +83,41 @@ test('pair: selective acks release out-of-order messages without resending them'
   assert.equal(p.proto('b').stats().dedupEntries, 1, 'window compacted into the watermark');
 });
 
-test('pair: dedup state stays bounded: seqs beyond the window are dropped unacked', () => {
+test('pair: dedup state stays bounded: the sender never runs past the receiver window', () => {
   const p = new Pair(
     perfectLink({ rtoInitialMs: 100, jitterRatio: 0, dedupWindowMax: 4, sendWindowMax: 10 }),
   );
   for (let i = 1; i <= 8; i++) p.command('a', { type: 'send', to: 'b', payload: i });
+  assert.equal(p.inFlight.length, 4, 'seqs 5..8 wait: they would be beyond w + 4 at the receiver');
   p.drop(0); // seq 1 lost: b's watermark is stuck at 0
-  for (let i = 0; i < 7; i++) p.deliverOne(0); // seqs 2..8
-  assert.equal(p.proto('b').stats().outOfWindowDropped, 4, 'seqs 5..8 are beyond w + 4');
-  assert.ok((p.proto('b').stats().dedupEntries ?? Infinity) <= 1 + 4);
+  for (let i = 0; i < 3; i++) p.deliverOne(0); // seqs 2..4 → b, acks back
   p.flush();
-  p.advance(100); // resends 1 and 5..8
+  assert.equal(p.proto('a').stats().waiting, 4, 'still held back: the hole at 1 pins the window');
+  p.advance(100); // seq 1 resent; once acked, 5..8 go out
   p.flush();
-  assert.deepEqual(payloads(p.deliveredTo('b')).sort(), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(payloads(p.deliveredTo('b')), [2, 3, 4, 1, 5, 6, 7, 8]);
   assert.equal(p.proto('b').stats().dedupEntries, 1);
+  assert.equal(p.proto('b').stats().outOfWindowDropped, 0);
+});
+
+test('pair: a receiver drops (unacked) a seq beyond its window, keeping its state bounded', () => {
+  const p = new Pair(perfectLink({ dedupWindowMax: 4 }));
+  p.inFlight.push({
+    from: 'a',
+    to: 'b',
+    msg: { type: 'data', seq: 9, floor: 1, mode: 'pl', payload: 'far' },
+  });
+  p.inFlight.push({
+    from: 'a',
+    to: 'b',
+    msg: { type: 'data', seq: 3, floor: 1, mode: 'pl', payload: 'near' },
+  });
+  p.deliverOne(0);
+  assert.equal(p.inFlight.length, 1, 'no ack for the dropped one');
+  p.flush();
+  assert.equal(p.proto('b').stats().outOfWindowDropped, 1);
+  assert.deepEqual(payloads(p.deliveredTo('b')), ['near']);
+  assert.ok((p.proto('b').stats().dedupEntries ?? Infinity) <= 1 + 4);
 });
 
 test('pair: the send window bounds messages in flight; the rest wait, and the queue is bounded', () => {

@@ -68,8 +68,17 @@ export type ReliableMsg =
       readonly type: 'ack';
       /** Every seq ≤ cum has been received. */
       readonly cum: number;
-      /** Seqs above cum received out of order (at most `sackMax`). */
+      /**
+       * Selective acks: ranges of seqs above `cum` received out of order, as a flat list of
+       * inclusive pairs [first1, last1, first2, last2, …] in ascending order (at most `sackMax`
+       * ranges; when there are more, the lowest are kept: the holes nearest `cum` matter most).
+       */
       readonly sack: readonly number[];
+      /**
+       * D-SACK (RFC 2883): set when the ack answers a duplicate arrival, so the sender learns a
+       * retransmission was spurious and widens its reordering window.
+       */
+      readonly dup?: true;
     };
 
 export interface ReliableSend {
@@ -108,7 +117,7 @@ export interface ReliableOptions {
   readonly sendQueueMax: number;
   /** Out-of-order seqs remembered per sender above the watermark. */
   readonly dedupWindowMax: number;
-  /** Most selective-ack entries per ack. */
+  /** Most selective-ack ranges per ack. */
   readonly sackMax: number;
   readonly rtoInitialMs: number;
   readonly rtoMinMs: number;
@@ -138,7 +147,7 @@ export interface ReliableOptions {
 export const RELIABLE_DEFAULTS: ReliableOptions = {
   sendWindowMax: 256,
   sendQueueMax: 100_000,
-  dedupWindowMax: 1024,
+  dedupWindowMax: 4096,
   sackMax: 64,
   rtoInitialMs: 200,
   rtoMinMs: 100,
@@ -159,8 +168,8 @@ interface InFlight {
   firstSentAt: number;
   transmissions: number;
   deadline: number;
-  /** Already resent by fast retransmit since its last timeout (at most once per timeout). */
-  fastResent: boolean;
+  /** When the latest transmission left (RACK's per-packet send time). */
+  lastSentAt: number;
 }
 
 interface Waiting {
@@ -178,6 +187,12 @@ interface Peer {
   readonly waiting: Waiting[];
   waitingHead: number;
   srtt: number | undefined;
+  /** Smallest RTT sample seen (RACK's reordering window is a fraction of it). */
+  minRtt: number;
+  /** Highest cumulative ack received: the receiver's watermark as far as we know. */
+  cumAcked: number;
+  /** Latest send time of any message acked so far (RACK: anything sent before it is suspect). */
+  rackSentAt: number;
   rttvar: number;
   rto: number;
   /**
@@ -197,11 +212,15 @@ interface Peer {
   readonly window: Set<number>;
   /** Timer `ack/<peer>`: armed while an ack is owed and ackDelayMs > 0. */
   ackOwed: boolean;
+  /** The ack owed answers a duplicate arrival (D-SACK). */
+  ackDup: boolean;
+  /** RACK reordering window multiplier, doubled on each D-SACK (RFC 8985 §6.2). */
+  reoMult: number;
+  /** Loss-detection retransmissions since the last D-SACK: every 16 halve reoMult again. */
+  rackSinceDup: number;
 }
 
 const APP_KEY = 'app';
-/** Selectively acked later seqs that mark an unacked message as lost (RFC 6675's DupThresh). */
-const FAST_RETRANSMIT_THRESHOLD = 3;
 /** Durable key naming the last message applied (amo/eo), written in the same batch as its mark. */
 export const APPLIED_KEY = 'applied';
 
@@ -218,7 +237,14 @@ export function isReliableMsg(v: unknown): v is ReliableMsg {
     );
   }
   if (m.type === 'ack') {
-    return isSeq(m.cum) && Array.isArray(m.sack) && m.sack.length <= 4096 && m.sack.every(isSeq);
+    return (
+      isSeq(m.cum) &&
+      (m.dup === undefined || m.dup === true) &&
+      Array.isArray(m.sack) &&
+      m.sack.length <= 4096 &&
+      m.sack.length % 2 === 0 &&
+      m.sack.every(isSeq)
+    );
   }
   return false;
 }
@@ -409,6 +435,9 @@ export class ReliableEndpoint
         waiting: [],
         waitingHead: 0,
         srtt: undefined,
+        minRtt: Number.POSITIVE_INFINITY,
+        rackSentAt: Number.NEGATIVE_INFINITY,
+        cumAcked: 0,
         rttvar: 0,
         rto: this.opts.rtoInitialMs,
         rtoTimerAt: undefined,
@@ -418,6 +447,9 @@ export class ReliableEndpoint
         w: 0,
         window: new Set(),
         ackOwed: false,
+        ackDup: false,
+        reoMult: 1,
+        rackSinceDup: 0,
       };
       this.peers.set(id, p);
     }
@@ -464,8 +496,12 @@ export class ReliableEndpoint
 
   /** Moves waiting messages into the window and sends them. */
   private pump(now: Instant, peer: Peer): void {
+    // Never send beyond the receiver's dedup window (it would drop the message unacked). The
+    // receiver's watermark is at least our last cumulative ack, and at least floor − 1.
+    const limit = Math.max(peer.cumAcked, this.floor(now, peer) - 1) + this.opts.dedupWindowMax;
     while (peer.inFlight.size < this.opts.sendWindowMax && peer.waitingHead < peer.waiting.length) {
       const w = peer.waiting[peer.waitingHead] as Waiting;
+      if (w.seq > limit) break;
       peer.waiting[peer.waitingHead++] = undefined as unknown as Waiting;
       const deadline = now + this.jittered(peer.rto);
       peer.inFlight.set(w.seq, {
@@ -474,7 +510,7 @@ export class ReliableEndpoint
         firstSentAt: now,
         transmissions: 1,
         deadline,
-        fastResent: false,
+        lastSentAt: now,
       });
       this.counters.sent++;
       this.send(peer.id, { ...w.msg, floor: this.floor(now, peer) });
@@ -508,7 +544,7 @@ export class ReliableEndpoint
         peer.rto = Math.min(this.opts.rtoMaxMs, peer.rto * 2);
       }
       e.transmissions++;
-      e.fastResent = false;
+      e.lastSentAt = now;
       e.deadline = now + this.jittered(peer.rto);
       if (e.deadline < earliest) earliest = e.deadline;
       this.counters.retransmissions++;
@@ -521,6 +557,11 @@ export class ReliableEndpoint
   }
 
   private onAck(now: Instant, peer: Peer, ack: ReliableMsg & { type: 'ack' }): void {
+    if (ack.cum > peer.cumAcked) peer.cumAcked = ack.cum;
+    if (ack.dup === true) {
+      peer.reoMult = Math.min(peer.reoMult * 2, 256);
+      peer.rackSinceDup = 0;
+    }
     // inFlight is in seq order (Map insertion order), so the cumulative part is a prefix.
     const acked: InFlight[] = [];
     for (const e of peer.inFlight.values()) {
@@ -528,17 +569,30 @@ export class ReliableEndpoint
       acked.push(e);
     }
     for (const e of acked) peer.inFlight.delete(e.seq);
-    for (const seq of ack.sack) {
-      const e = peer.inFlight.get(seq);
-      if (e === undefined) continue;
-      peer.inFlight.delete(seq);
-      acked.push(e);
+    const sack = ack.sack;
+    for (let i = 0; i + 1 < sack.length; i += 2) {
+      const first = Math.max(sack[i] ?? 0, ack.cum + 1);
+      // A range can only cover what this sender has in flight: bound the walk by the window.
+      const last = Math.min(sack[i + 1] ?? 0, first + this.opts.sendWindowMax);
+      for (let seq = first; seq <= last; seq++) {
+        const e = peer.inFlight.get(seq);
+        if (e === undefined) continue;
+        peer.inFlight.delete(seq);
+        acked.push(e);
+      }
     }
-    this.fastRetransmit(now, peer, ack.sack);
     if (acked.length === 0) return;
     const deletes: DurableWrite[] = [];
     for (const e of acked) {
       if (e.transmissions === 1) this.rttSample(peer, now - e.firstSentAt); // Karn's rule
+      // RACK: an ack for a transmission sent at lastSentAt (if it cannot be an ack of an earlier
+      // transmission, i.e. it came back no faster than the fastest round trip seen).
+      if (
+        e.lastSentAt > peer.rackSentAt &&
+        (e.transmissions === 1 || now - e.lastSentAt >= peer.minRtt)
+      ) {
+        peer.rackSentAt = e.lastSentAt;
+      }
       if (e.msg.mode === 'alo' || e.msg.mode === 'eo') {
         deletes.push({ key: `tx/${peer.id}/${e.seq}`, value: null });
       }
@@ -547,6 +601,7 @@ export class ReliableEndpoint
       this.persist(deletes);
       this.counters.persists++;
     }
+    this.detectLoss(now, peer);
     this.pump(now, peer);
     if (peer.inFlight.size === 0 && peer.rtoTimerAt !== undefined) {
       peer.rtoTimerAt = undefined;
@@ -555,29 +610,36 @@ export class ReliableEndpoint
   }
 
   /**
-   * Fast retransmit (after RFC 6675's DupThresh): a message still unacked while at least
-   * `FAST_RETRANSMIT_THRESHOLD` later seqs are selectively acked is deemed lost and resent now,
-   * once per timeout, instead of waiting for its RTO. This keeps a conservative RTO (few spurious
-   * retransmissions) without stalling the window on every loss.
+   * Time-based loss detection after RACK (RFC 8985): a message still unacked although a message
+   * sent more than a reordering window after it has been acked is deemed lost and resent at once,
+   * instead of waiting for its RTO. Unlike a duplicate-ack count, this also catches a lost
+   * retransmission (a later send gets acked), so one unlucky retransmission does not stall the
+   * window for a whole RTO. The reordering window is a quarter of the smallest RTT seen.
+   * The walk is in seq order and stops at the first first-transmission that is not yet suspect:
+   * first transmissions leave in seq order, so none after it is suspect either.
    */
-  private fastRetransmit(now: Instant, peer: Peer, sack: readonly number[]): void {
-    if (sack.length < FAST_RETRANSMIT_THRESHOLD || peer.inFlight.size === 0) return;
-    const sorted = [...sack].sort((a, b) => a - b);
+  private detectLoss(now: Instant, peer: Peer): void {
+    if (peer.rackSentAt === Number.NEGATIVE_INFINITY) return;
+    // reo_wnd = min(reoMult · minRTT/4, SRTT), at least 1 ms (RFC 8985).
+    const base = Number.isFinite(peer.minRtt) ? peer.minRtt / 4 : 1;
+    const reorderMs = Math.max(
+      1,
+      Math.min(peer.reoMult * base, peer.srtt ?? Number.POSITIVE_INFINITY),
+    );
+    const before = peer.rackSentAt - reorderMs;
     for (const e of peer.inFlight.values()) {
-      // Count sacked seqs above e.seq: binary search in the sorted sack.
-      let lo = 0;
-      let hi = sorted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if ((sorted[mid] ?? 0) <= e.seq) lo = mid + 1;
-        else hi = mid;
+      if (e.lastSentAt >= before) {
+        if (e.transmissions === 1) break;
+        continue;
       }
-      if (sorted.length - lo < FAST_RETRANSMIT_THRESHOLD) break; // later entries have fewer above
-      if (e.fastResent) continue;
-      e.fastResent = true;
       e.transmissions++;
+      e.lastSentAt = now;
       e.deadline = now + this.jittered(peer.rto);
       this.counters.fastRetransmissions++;
+      if (++peer.rackSinceDup >= 16) {
+        peer.rackSinceDup = 0;
+        peer.reoMult = Math.max(1, peer.reoMult / 2);
+      }
       this.counters.retransmissions++;
       this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
     }
@@ -585,6 +647,7 @@ export class ReliableEndpoint
 
   private rttSample(peer: Peer, r: number): void {
     const o = this.opts;
+    if (r < peer.minRtt) peer.minRtt = r;
     if (peer.srtt === undefined) {
       peer.srtt = r;
       peer.rttvar = r / 2;
@@ -623,6 +686,7 @@ export class ReliableEndpoint
     }
     if (seen) {
       this.counters.duplicatesDropped++;
+      peer.ackDup = true;
       if (msg.mode !== 'amo') this.owe(now, peer); // ack again: the first ack may have been lost
       return;
     }
@@ -720,11 +784,27 @@ export class ReliableEndpoint
 
   private sendAck(peer: Peer): void {
     const sack: number[] = [];
-    for (const s of peer.window) {
-      if (sack.length >= this.opts.sackMax) break;
-      sack.push(s);
+    if (peer.window.size > 0) {
+      const seqs = [...peer.window].sort((a, b) => a - b);
+      let first = seqs[0] ?? 0;
+      let last = first;
+      for (let i = 1; i <= seqs.length; i++) {
+        const s = seqs[i];
+        if (s === last + 1) {
+          last = s;
+          continue;
+        }
+        sack.push(first, last);
+        if (sack.length >= 2 * this.opts.sackMax || s === undefined) break;
+        first = last = s;
+      }
     }
     this.counters.acksSent++;
-    this.send(peer.id, { type: 'ack', cum: peer.w, sack });
+    if (peer.ackDup) {
+      peer.ackDup = false;
+      this.send(peer.id, { type: 'ack', cum: peer.w, sack, dup: true });
+    } else {
+      this.send(peer.id, { type: 'ack', cum: peer.w, sack });
+    }
   }
 }
