@@ -50,6 +50,11 @@ export interface SimOptions<M, C, D> {
   readonly seed: number;
   readonly nodes: readonly NodeId[];
   readonly stack: StackSpec<M, C, D>;
+  /**
+   * Per-node replacements of `stack` (e.g. Byzantine nodes running an adversary). They speak the
+   * same message type; what they send is validated by the receivers' own stack.
+   */
+  readonly stacks?: Readonly<Record<NodeId, StackSpec<M, C, D>>>;
   /** Fault settings of every link (default: reliable, 1–10 ms). */
   readonly network?: Partial<LinkFaults>;
   /** Per-directed-link overrides, keyed `from->to`. */
@@ -382,7 +387,7 @@ export class Simulator<M, C, D> {
       nodes: this.nodeList,
       rng: this.rootRng.fork(`node:${n.id}:${n.incarnation}`),
     };
-    n.proto = this.opts.stack.create(ctx);
+    n.proto = (this.opts.stacks?.[n.id] ?? this.opts.stack).create(ctx);
     n.up = true;
     n.timers.clear();
     this.emitEvent({
@@ -662,7 +667,7 @@ export class Simulator<M, C, D> {
       }
       msg = payload.value;
     }
-    if (!this.opts.stack.isMessage(msg)) {
+    if (!(this.opts.stacks?.[to] ?? this.opts.stack).isMessage(msg)) {
       this.dropped(id, copy, from, to, 'malformed', 'not a message of this stack');
       return;
     }
