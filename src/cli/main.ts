@@ -6,31 +6,8 @@
  */
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { intArg, probabilityArg, registerSimCommands } from './commands.ts';
 import { runDemo } from './demo.ts';
-
-/** Parses an integer flag within bounds, or throws commander's one-line error. */
-export function intArg(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(
-        `${name} must be an integer in ${min}..${max}, got "${value}".`,
-      );
-    }
-    return n;
-  };
-}
-
-/** Parses a probability flag in [0, 1]. */
-export function probabilityArg(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) {
-      throw new InvalidArgumentError(`${name} must be a number in [0, 1], got "${value}".`);
-    }
-    return n;
-  };
-}
 
 export function buildProgram(write: (s: string) => void, writeErr: (s: string) => void): Command {
   const program = new Command();
@@ -49,9 +26,11 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
     })
     .showSuggestionAfterError(true);
 
+  registerSimCommands(program, write, writeErr);
+
   program
     .command('demo')
-    .description('simulate fair-loss and stubborn links side by side under message loss')
+    .description('simulate links and delivery guarantees side by side under loss and duplication')
     .addOption(
       new Option('--seed <n>', 'seed of the run')
         .default(1)
@@ -70,13 +49,15 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
         .default(0.3)
         .argParser(probabilityArg('--loss')),
     )
-    .addOption(new Option('--trace <file>', 'write the stubborn-link run as JSON Lines'))
+    .addOption(new Option('--trace <file>', 'write the perfect-link run as JSON Lines'))
     .action(
       (opts: { seed: number; nodes: number; messages: number; loss: number; trace?: string }) => {
         write(runDemo(opts));
       },
     );
 
+  // Subcommands inherit the error handling.
+  for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
 
@@ -87,12 +68,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     (s) => process.stderr.write(s),
   );
   try {
+    process.exitCode = undefined;
     await program.parseAsync([...argv]);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; a usage error has already printed its one line.
       return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof InvalidArgumentError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
     }
     process.stderr.write(`steadfast: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;

@@ -62,6 +62,17 @@ export interface SimOptions<M, C, D> {
   readonly wire?: WireOptions;
   readonly nemesis?: readonly TimedAction[];
   readonly workload?: readonly ScheduledCommand<C>[];
+  /**
+   * Generic Byzantine senders: each message a listed node sends is, with `tamperProbability`,
+   * rewritten (its innermost `payload` replaced by a forged value) and, with `impersonate`, sent
+   * as a forgery claiming a random correct node as its sender (caught by HMAC when `wire.frame`
+   * has `auth`). Protocol-specific adversaries run through `stacks` instead.
+   */
+  readonly byzantine?: {
+    readonly nodes: readonly NodeId[];
+    readonly tamperProbability: number;
+    readonly impersonate: boolean;
+  };
   /** Record events in `trace` (default true). Off: only counters, for benchmarks. */
   readonly record?: boolean;
   /** Called for every event as it happens (for live apps above the stack, tests, progress). */
@@ -148,6 +159,7 @@ export class Simulator<M, C, D> {
   private readonly opts: SimOptions<M, C, D>;
   private readonly rootRng: Rng;
   private readonly netRng: Rng;
+  private readonly byzRng: Rng;
   private readonly heap = new EventHeap<SimEvent<C> & Scheduled>();
   private readonly nodes = new Map<NodeId, SimNode<M, C, D>>();
   private readonly nodeList: readonly NodeId[];
@@ -177,6 +189,7 @@ export class Simulator<M, C, D> {
     this.seed = opts.seed >>> 0;
     this.rootRng = createRng(this.seed);
     this.netRng = this.rootRng.fork('network');
+    this.byzRng = this.rootRng.fork('byzantine');
     this.nodeList = [...opts.nodes];
     this.defaultFaults = validateFaults({ ...RELIABLE, ...opts.network });
     for (const [key, f] of Object.entries(opts.links ?? {})) {
@@ -502,6 +515,25 @@ export class Simulator<M, C, D> {
 
   /** The network: decides loss, copies, delays and corruption of one send. */
   private transmit(from: NodeId, to: NodeId, msg: M): void {
+    const byz = this.opts.byzantine;
+    if (
+      byz !== undefined &&
+      byz.nodes.includes(from) &&
+      this.byzRng.chance(byz.tamperProbability)
+    ) {
+      // A Byzantine sender: it rewrites the application data its protocol sends, and, if it
+      // impersonates, claims to be a correct node.
+      const forged = tamperPayload(msg, `forged by ${from} #${this.nextMsgId}`);
+      if (byz.impersonate) {
+        const victims = this.nodeList.filter((n) => n !== to && !byz.nodes.includes(n));
+        const as = victims.length > 0 ? victims[this.byzRng.int(victims.length)] : undefined;
+        if (as !== undefined) {
+          this.forge(from, as, to, forged);
+          return;
+        }
+      }
+      msg = forged as M;
+    }
     const id = this.nextMsgId++;
     this.counters.sends++;
     let data: unknown = msg;
@@ -796,4 +828,20 @@ export class Simulator<M, C, D> {
     }
     this.emitEvent({ t: this.nowMs, type: 'partition', blocked });
   }
+}
+
+/**
+ * Replaces the innermost `payload` field of a layered plain-data message (every steadfast layer
+ * carries its upper layer's data in a field named `payload`) with `forged`. Messages without a
+ * `payload` field (acks) come back unchanged.
+ */
+export function tamperPayload(msg: unknown, forged: string): unknown {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || !('payload' in msg))
+    return msg;
+  const inner = msg.payload;
+  const replaced =
+    typeof inner === 'object' && inner !== null && !Array.isArray(inner) && 'payload' in inner
+      ? tamperPayload(inner, forged)
+      : forged;
+  return { ...msg, payload: replaced };
 }

@@ -1,0 +1,182 @@
+/**
+ * The protocols the matrix knows: how to build each stack, what workload exercises it, and the
+ * specification its runs are judged against.
+ *
+ * The specification is the abstraction the course asks for, not the protocol's own weaker
+ * promise: link-like protocols are judged as perfect links (PL1 reliable delivery is the liveness
+ * property; PL2 no duplication and PL3 no creation are the safety properties), so at-most-once
+ * shows up as fail-safe under omission and at-least-once as non-masking for a non-idempotent
+ * operation; broadcasts are judged as reliable broadcast (validity and agreement live; no
+ * duplication, no creation safe) plus their own ordering or uniformity properties; Byzantine
+ * reliable broadcast by its own five properties.
+ * Assumes: workloads give every message a unique payload per sender (the checkers need it).
+ */
+
+import type { NodeId } from '../core/ids.ts';
+import type { StackSpec } from '../core/protocol.ts';
+import type { Rng } from '../core/rng.ts';
+import type { TraceEvent } from '../core/trace.ts';
+import {
+  authenticity,
+  correctProcesses,
+  indexTrace,
+  noCreation,
+  noDuplication,
+  reliableDelivery,
+  type CountMode,
+} from '../check/links.ts';
+import type { Verdict } from '../check/verdict.ts';
+import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
+import { fairLossLink } from '../protocols/link/fair-loss.ts';
+import { perfectLink } from '../protocols/link/perfect.ts';
+import type { ScheduledCommand } from '../sim/simulator.ts';
+import type { RunSpec } from './spec.ts';
+
+type AnyStack = StackSpec<unknown, unknown, unknown>;
+
+export interface CheckOptions {
+  readonly nodes: readonly NodeId[];
+  readonly correct: 'never-crashed' | 'up-at-end';
+  readonly byzantine: readonly NodeId[];
+}
+
+export interface ProtocolEntry {
+  readonly name: string;
+  readonly kind: 'link' | 'broadcast';
+  readonly description: string;
+  stack(spec: RunSpec): AnyStack;
+  /** Protocol-specific adversary run by the i-th Byzantine node (else the generic tamperer). */
+  byzantineStack?(spec: RunSpec, i: number): AnyStack;
+  workload(
+    nodes: readonly NodeId[],
+    messages: number,
+    spanMs: number,
+    rng: Rng,
+  ): ScheduledCommand<unknown>[];
+  check(trace: readonly TraceEvent[], opts: CheckOptions): Verdict[];
+}
+
+/** Each node sends `messages` messages to random other nodes at random times in [0, spanMs). */
+export function linkWorkload(
+  nodes: readonly NodeId[],
+  messages: number,
+  spanMs: number,
+  rng: Rng,
+): ScheduledCommand<unknown>[] {
+  const out: ScheduledCommand<unknown>[] = [];
+  for (const from of nodes) {
+    const others = nodes.filter((n) => n !== from);
+    for (let k = 0; k < messages && others.length > 0; k++) {
+      const to = others[rng.int(others.length)] as NodeId;
+      out.push({
+        at: rng.int(Math.max(1, spanMs)),
+        node: from,
+        cmd: { type: 'send', to, payload: `${from}>${to}#${k}` },
+      });
+    }
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+/** Each node broadcasts `messages` messages at random times in [0, spanMs). */
+export function broadcastWorkload(
+  nodes: readonly NodeId[],
+  messages: number,
+  spanMs: number,
+  rng: Rng,
+): ScheduledCommand<unknown>[] {
+  const out: ScheduledCommand<unknown>[] = [];
+  for (const from of nodes) {
+    for (let k = 0; k < messages; k++) {
+      out.push({
+        at: rng.int(Math.max(1, spanMs)),
+        node: from,
+        cmd: { type: 'broadcast', payload: `${from}#${k}` },
+      });
+    }
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+/** The correct processes of a run: by the crash model, minus the Byzantine ones. */
+export function correctNodes(trace: readonly TraceEvent[], opts: CheckOptions): NodeId[] {
+  const isCorrect = correctProcesses(indexTrace(trace), opts.correct);
+  return opts.nodes.filter((n) => isCorrect(n) && !opts.byzantine.includes(n));
+}
+
+/** Perfect-link specification on deliveries or on durable applications. */
+function linkCheck(count: CountMode) {
+  return (trace: readonly TraceEvent[], opts: CheckOptions): Verdict[] => {
+    const ix = indexTrace(trace);
+    const isCorrect = correctProcesses(ix, opts.correct);
+    const correct = opts.nodes.filter((n) => isCorrect(n) && !opts.byzantine.includes(n));
+    const o = { count, correct };
+    return [
+      reliableDelivery(ix, o),
+      noDuplication(ix, o),
+      // With Byzantine senders, what they send is theirs to invent: judge only messages in the
+      // names of correct processes (authenticity). Otherwise every delivery must have been sent.
+      opts.byzantine.length > 0 ? authenticity(ix, o) : noCreation(ix, o),
+    ];
+  };
+}
+
+function guaranteeEntry(g: Guarantee, description: string): ProtocolEntry {
+  return {
+    name: g,
+    kind: 'link',
+    description,
+    stack: () => channel({ guarantee: g }),
+    workload: linkWorkload,
+    check: linkCheck(g === 'at-least-once' ? 'deliveries' : 'applications'),
+  };
+}
+
+const ENTRIES: ProtocolEntry[] = [
+  {
+    name: 'fair-loss',
+    kind: 'link',
+    description: 'fair-loss link: send once, deliver whatever arrives',
+    stack: () => fairLossLink,
+    workload: linkWorkload,
+    check: linkCheck('deliveries'),
+  },
+  {
+    name: 'perfect',
+    kind: 'link',
+    description: 'perfect link: retransmit until acked, dedup at the receiver (volatile state)',
+    stack: () => perfectLink(),
+    workload: linkWorkload,
+    check: linkCheck('deliveries'),
+  },
+  guaranteeEntry('at-most-once', 'at-most-once: send once; durable dedup mark before delivery'),
+  guaranteeEntry(
+    'at-least-once',
+    'at-least-once: durable send buffer, retransmit until acked, no dedup (non-idempotent op)',
+  ),
+  guaranteeEntry(
+    'exactly-once',
+    'exactly-once: at-least-once + durable dedup committed atomically with the effect',
+  ),
+];
+
+/** Adds protocols (broadcasts register themselves in registry-broadcast.ts). */
+export function registerProtocol(entry: ProtocolEntry): void {
+  const i = ENTRIES.findIndex((e) => e.name === entry.name);
+  if (i >= 0) ENTRIES[i] = entry;
+  else ENTRIES.push(entry);
+}
+
+export function protocols(): readonly ProtocolEntry[] {
+  return ENTRIES;
+}
+
+export function findProtocol(name: string): ProtocolEntry {
+  const e = ENTRIES.find((x) => x.name === name);
+  if (e === undefined) {
+    throw new RangeError(
+      `unknown protocol "${name}"; known: ${ENTRIES.map((x) => x.name).join(', ')}`,
+    );
+  }
+  return e;
+}
