@@ -116,6 +116,7 @@ export function materialize(
         maxDown: Math.max(1, f),
         recover: false,
         partitions: 0,
+        armWithinMs: 400,
       });
       break;
     case 'crash-recover':

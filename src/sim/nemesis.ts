@@ -76,6 +76,12 @@ export interface NemesisOptions {
   readonly recover: boolean;
   /** How many partitions (each healed before the next starts). */
   readonly partitions: number;
+  /**
+   * How long an armed crash (one between two outputs of a step) waits for a step long enough
+   * before it happens anyway (default 50 ms). Longer waits land more crashes inside the long
+   * steps, such as a broadcast's loop of sends.
+   */
+  readonly armWithinMs?: number;
   /** Nodes that are never crashed (e.g. the sender whose messages a checker follows). */
   readonly spare?: readonly NodeId[];
 }
@@ -100,8 +106,8 @@ export function generateNemesis(
     const up = candidates.filter((n) => !downUntil.has(n));
     if (up.length === 0) continue;
     const node = up[rng.int(up.length)] as NodeId;
-    const afterOutputs = rng.chance(0.5) ? rng.int(4) : undefined;
-    const withinMs = 50;
+    const afterOutputs = rng.chance(0.7) ? rng.int(12) : undefined;
+    const withinMs = opts.armWithinMs ?? 50;
     const recoverAfterMs = 1 + rng.int(Math.max(1, Math.floor(end / 4)));
     const crash: NemesisAction = {
       kind: 'crash',
