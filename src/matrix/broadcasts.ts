@@ -32,31 +32,31 @@ const entries: [string, string, () => AnyStack, BroadcastKind][] = [
   [
     'beb',
     'best-effort broadcast: send to all over perfect links (no relay)',
-    () => bestEffortBroadcast() as AnyStack,
+    () => bestEffortBroadcast(),
     'rb',
   ],
   [
     'eager-rb',
     'eager reliable broadcast: relay on first receipt, remember what was delivered',
-    () => eagerReliableBroadcast() as AnyStack,
+    () => eagerReliableBroadcast(),
     'rb',
   ],
   [
     'urb',
     'majority-ack uniform reliable broadcast: deliver once a majority has relayed',
-    () => uniformReliableBroadcast() as AnyStack,
+    () => uniformReliableBroadcast(),
     'urb',
   ],
   [
     'fifo-rb',
     'FIFO reliable broadcast: eager RB delivering each origin in order',
-    () => fifoReliableBroadcast() as AnyStack,
+    () => fifoReliableBroadcast(),
     'fifo',
   ],
   [
     'causal',
     'causal broadcast: eager RB + vector clocks (waiting causal order)',
-    () => causalBroadcast() as AnyStack,
+    () => causalBroadcast(),
     'causal',
   ],
 ];
