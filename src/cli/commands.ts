@@ -30,9 +30,16 @@ import type { Task } from '../matrix/task.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
 import type { Delay, LinkFaults } from '../sim/network.ts';
 import { formatMatrix, formatVerdicts, useColor } from './format.ts';
-import '../matrix/broadcasts.ts';
 
 type Write = (s: string) => void;
+
+/** A usage mistake found after parsing (in an action): printed as one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -152,7 +159,7 @@ export function specFromFlags(o: SimFlags): RunSpec {
   for (const a of extra) {
     const node = (a.action as { node?: string }).node;
     if (node !== undefined && !ids.includes(node)) {
-      throw new InvalidArgumentError(`--crash: no node "${node}" (nodes are ${ids.join(', ')}).`);
+      throw new UsageError(`--crash: no node "${node}" (nodes are ${ids.join(', ')}).`);
     }
   }
   if (o.partition !== undefined) {
@@ -342,9 +349,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .option('--json', 'print the verdicts as JSON')
     .action((o: SimFlags) => {
       if (o.byzantine !== undefined && o.byzantine >= o.nodes) {
-        throw new InvalidArgumentError(
-          `--byzantine must be below --nodes (${o.nodes}), got ${o.byzantine}.`,
-        );
+        throw new UsageError(`--byzantine must be below --nodes (${o.nodes}), got ${o.byzantine}.`);
       }
       const spec = specFromFlags(o);
       const r = runSpec(spec);
@@ -484,19 +489,19 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        throw new InvalidArgumentError(`cannot read ${file}: ${(err as Error).message}`);
+        throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
       }
       const nl = text.indexOf('\n');
       let header: { type?: unknown; spec?: RunSpec };
       try {
         header = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as typeof header;
       } catch {
-        throw new InvalidArgumentError(
+        throw new UsageError(
           `${file}: the first line is not JSON; expected a trace written by steadfast.`,
         );
       }
       if (header.type !== 'run' || header.spec === undefined) {
-        throw new InvalidArgumentError(
+        throw new UsageError(
           `${file}: no run header on the first line; expected a trace written by steadfast (sim --trace, explore, matrix).`,
         );
       }

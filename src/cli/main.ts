@@ -5,8 +5,8 @@
  * accepts, and exit code 2; never a stack trace. Exit code 1 means a run found a violation.
  */
 
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { intArg, probabilityArg, registerSimCommands } from './commands.ts';
+import { Command, CommanderError, Option } from 'commander';
+import { intArg, probabilityArg, registerSimCommands, UsageError } from './commands.ts';
 import { runDemo } from './demo.ts';
 
 export function buildProgram(write: (s: string) => void, writeErr: (s: string) => void): Command {
@@ -76,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version exit 0; a usage error has already printed its one line.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof InvalidArgumentError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }

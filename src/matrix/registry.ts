@@ -26,6 +26,16 @@ import {
   type CountMode,
 } from '../check/links.ts';
 import type { Verdict } from '../check/verdict.ts';
+import { checkBroadcast, type BroadcastKind } from '../check/broadcast.ts';
+import { bestEffortBroadcast } from '../protocols/broadcast/beb.ts';
+import {
+  causalBroadcast,
+  eagerReliableBroadcast,
+  fifoReliableBroadcast,
+} from '../protocols/broadcast/eager.ts';
+import { uniformReliableBroadcast } from '../protocols/broadcast/uniform.ts';
+import { brachaBroadcast } from '../protocols/broadcast/bracha.ts';
+import { colluder, equivocator } from '../protocols/broadcast/byzantine.ts';
 import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import { fairLossLink } from '../protocols/link/fair-loss.ts';
 import { perfectLink } from '../protocols/link/perfect.ts';
@@ -160,7 +170,80 @@ const ENTRIES: ProtocolEntry[] = [
   ),
 ];
 
-/** Adds protocols (broadcasts register themselves in registry-broadcast.ts). */
+/**
+ * Broadcasts are judged as reliable broadcast at least (validity and agreement are liveness,
+ * no duplication and no creation safety), so best-effort broadcast's missing agreement shows;
+ * uniform, FIFO and causal broadcast add their own property.
+ */
+export function broadcastCheck(kind: BroadcastKind) {
+  return (trace: readonly TraceEvent[], opts: CheckOptions) =>
+    checkBroadcast(trace, kind, {
+      nodes: opts.nodes,
+      correct: opts.correct,
+      byzantine: opts.byzantine,
+    });
+}
+
+const entries: [string, string, () => AnyStack, BroadcastKind][] = [
+  [
+    'beb',
+    'best-effort broadcast: send to all over perfect links (no relay)',
+    () => bestEffortBroadcast(),
+    'rb',
+  ],
+  [
+    'eager-rb',
+    'eager reliable broadcast: relay on first receipt, remember what was delivered',
+    () => eagerReliableBroadcast(),
+    'rb',
+  ],
+  [
+    'urb',
+    'majority-ack uniform reliable broadcast: deliver once a majority has relayed',
+    () => uniformReliableBroadcast(),
+    'urb',
+  ],
+  [
+    'fifo-rb',
+    'FIFO reliable broadcast: eager RB delivering each origin in order',
+    () => fifoReliableBroadcast(),
+    'fifo',
+  ],
+  [
+    'causal',
+    'causal broadcast: eager RB + vector clocks (waiting causal order)',
+    () => causalBroadcast(),
+    'causal',
+  ],
+];
+
+for (const [name, description, stack, kind] of entries) {
+  ENTRIES.push({
+    name,
+    kind: 'broadcast',
+    description,
+    stack,
+    workload: broadcastWorkload,
+    check: broadcastCheck(kind),
+  });
+}
+
+ENTRIES.push({
+  name: 'bracha',
+  kind: 'broadcast',
+  description:
+    'Byzantine reliable broadcast (Bracha double echo), configured for f = ⌊(N−1)/3⌋; authenticated links',
+  // Configured for the f it was told to tolerate; `byzantine-over` then puts more liars in.
+  stack: (spec) =>
+    brachaBroadcast({ f: Math.floor((spec.nodes - 1) / 3), allowUnsafeF: true }) as AnyStack,
+  // The first liar equivocates (A to half the nodes, B to the rest); any others collude with it.
+  byzantineStack: (_spec, i) =>
+    (i === 0 ? equivocator({ votes: 'split' }) : colluder()) as AnyStack,
+  workload: broadcastWorkload,
+  check: broadcastCheck('brb'),
+});
+
+/** Adds or replaces a protocol (for tests and extensions). */
 export function registerProtocol(entry: ProtocolEntry): void {
   const i = ENTRIES.findIndex((e) => e.name === entry.name);
   if (i >= 0) ENTRIES[i] = entry;

@@ -215,11 +215,14 @@ export function simOptions(spec: RunSpec, entry: ProtocolEntry = findProtocol(sp
     nodes: ids,
     stack: entry.stack(spec),
     ...(stacks === undefined ? {} : { stacks }),
-    ...(spec.byzantine.length > 0 && entry.byzantineStack === undefined
+    // Generic liars tamper with what their protocol sends; protocol-specific adversaries
+    // (stacks above) do their own lying. Without authentication both also impersonate.
+    ...(spec.byzantine.length > 0 &&
+    (entry.byzantineStack === undefined || spec.faults === 'byzantine-noauth')
       ? {
           byzantine: {
             nodes: spec.byzantine,
-            tamperProbability: 0.5,
+            tamperProbability: entry.byzantineStack === undefined ? 0.5 : 0.3,
             impersonate: spec.faults === 'byzantine-noauth',
           },
         }

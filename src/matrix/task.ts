@@ -4,7 +4,6 @@
 
 import type { RunOutcome } from '../check/classify.ts';
 import { firstViolation, materialize, runSpec, type FaultModel, type RunStats } from './spec.ts';
-import './broadcasts.ts';
 
 export interface Task {
   readonly protocol: string;
