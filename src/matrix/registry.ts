@@ -35,6 +35,7 @@ import {
 } from '../protocols/broadcast/eager.ts';
 import { uniformReliableBroadcast } from '../protocols/broadcast/uniform.ts';
 import { brachaBroadcast } from '../protocols/broadcast/bracha.ts';
+import { gossipBroadcast } from '../protocols/broadcast/gossip.ts';
 import { colluder, equivocator } from '../protocols/broadcast/byzantine.ts';
 import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import { fairLossLink } from '../protocols/link/fair-loss.ts';
@@ -55,6 +56,8 @@ export interface ProtocolEntry {
   readonly kind: 'link' | 'broadcast';
   readonly description: string;
   stack(spec: RunSpec): AnyStack;
+  /** How a generic liar rewrites this protocol's messages (default: its innermost `payload`). */
+  tamper?(msg: unknown, forged: string): unknown;
   /** Protocol-specific adversary run by the i-th Byzantine node (else the generic tamperer). */
   byzantineStack?(spec: RunSpec, i: number): AnyStack;
   workload(
@@ -229,16 +232,31 @@ for (const [name, description, stack, kind] of entries) {
 }
 
 ENTRIES.push({
+  name: 'gossip-rb',
+  kind: 'broadcast',
+  description:
+    'efficient reliable broadcast: hub dissemination with batching, anti-entropy repair (crash-stop)',
+  stack: () => gossipBroadcast() as AnyStack,
+  // A lying hub or member rewrites the payloads of the items it forwards.
+  tamper: (msg, forged) => {
+    const m = msg as { m?: unknown };
+    return Array.isArray(m.m)
+      ? { ...(msg as object), m: m.m.map((it: unknown) => ({ ...(it as object), v: forged })) }
+      : msg;
+  },
+  workload: broadcastWorkload,
+  check: broadcastCheck('rb'),
+});
+
+ENTRIES.push({
   name: 'bracha',
   kind: 'broadcast',
   description:
     'Byzantine reliable broadcast (Bracha double echo), configured for f = ⌊(N−1)/3⌋; authenticated links',
   // Configured for the f it was told to tolerate; `byzantine-over` then puts more liars in.
-  stack: (spec) =>
-    brachaBroadcast({ f: Math.floor((spec.nodes - 1) / 3), allowUnsafeF: true }) as AnyStack,
+  stack: (spec) => brachaBroadcast({ f: Math.floor((spec.nodes - 1) / 3), allowUnsafeF: true }),
   // The first liar equivocates (A to half the nodes, B to the rest); any others collude with it.
-  byzantineStack: (_spec, i) =>
-    (i === 0 ? equivocator({ votes: 'split' }) : colluder()) as AnyStack,
+  byzantineStack: (_spec, i) => (i === 0 ? equivocator({ votes: 'split' }) : colluder()),
   workload: broadcastWorkload,
   check: broadcastCheck('brb'),
 });

@@ -224,6 +224,7 @@ export function simOptions(spec: RunSpec, entry: ProtocolEntry = findProtocol(sp
             nodes: spec.byzantine,
             tamperProbability: entry.byzantineStack === undefined ? 0.5 : 0.3,
             impersonate: spec.faults === 'byzantine-noauth',
+            ...(entry.tamper === undefined ? {} : { tamper: entry.tamper }),
           },
         }
       : {}),

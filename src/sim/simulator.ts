@@ -72,6 +72,8 @@ export interface SimOptions<M, C, D> {
     readonly nodes: readonly NodeId[];
     readonly tamperProbability: number;
     readonly impersonate: boolean;
+    /** How a liar rewrites a message (default `tamperPayload`). */
+    readonly tamper?: (msg: unknown, forged: string) => unknown;
   };
   /** Record events in `trace` (default true). Off: only counters, for benchmarks. */
   readonly record?: boolean;
@@ -523,7 +525,7 @@ export class Simulator<M, C, D> {
     ) {
       // A Byzantine sender: it rewrites the application data its protocol sends, and, if it
       // impersonates, claims to be a correct node.
-      const forged = tamperPayload(msg, `forged by ${from} #${this.nextMsgId}`);
+      const forged = (byz.tamper ?? tamperPayload)(msg, `forged by ${from} #${this.nextMsgId}`);
       if (byz.impersonate) {
         const victims = this.nodeList.filter((n) => n !== to && !byz.nodes.includes(n));
         const as = victims.length > 0 ? victims[this.byzRng.int(victims.length)] : undefined;
