@@ -57,7 +57,7 @@ export interface ProtocolEntry {
   readonly description: string;
   stack(spec: RunSpec): AnyStack;
   /** How a generic liar rewrites this protocol's messages (default: its innermost `payload`). */
-  tamper?(msg: unknown, forged: string): unknown;
+  readonly tamper?: (msg: unknown, forged: string) => unknown;
   /** Protocol-specific adversary run by the i-th Byzantine node (else the generic tamperer). */
   byzantineStack?(spec: RunSpec, i: number): AnyStack;
   workload(
@@ -236,7 +236,7 @@ ENTRIES.push({
   kind: 'broadcast',
   description:
     'efficient reliable broadcast: hub dissemination with batching, anti-entropy repair (crash-stop)',
-  stack: () => gossipBroadcast() as AnyStack,
+  stack: () => gossipBroadcast(),
   // A lying hub or member rewrites the payloads of the items it forwards.
   tamper: (msg, forged) => {
     const m = msg as { m?: unknown };
