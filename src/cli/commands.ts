@@ -30,6 +30,7 @@ import type { Task } from '../matrix/task.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
 import type { Delay, LinkFaults } from '../sim/network.ts';
 import { formatMatrix, formatVerdicts, useColor } from './format.ts';
+import { writeMatrixHtml, writeRunHtml, writeShiViz } from './reports.ts';
 
 type Write = (s: string) => void;
 
@@ -137,6 +138,8 @@ interface SimFlags {
   byzantine?: number;
   duration?: number;
   trace?: string;
+  html?: string;
+  shiviz?: string;
   json?: boolean;
 }
 
@@ -242,6 +245,9 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         'out/counterexamples',
       ),
     )
+    .addOption(
+      new Option('--html <file>', 'write an HTML report (click a cell for its counterexample)'),
+    )
     .option('--json', 'print JSON (schema steadfast.matrix/1) instead of the table')
     .action(
       async (o: {
@@ -255,8 +261,12 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         shrink: boolean;
         out?: string;
         traces: string;
+        html?: string;
         json?: boolean;
       }) => {
+        if (o.html !== undefined && !o.shrink) {
+          throw new UsageError('--html draws the shrunk counterexamples: drop --no-shrink.');
+        }
         mkdirSync(o.traces, { recursive: true });
         const bar =
           process.stderr.isTTY && o.json !== true
@@ -288,6 +298,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         });
         bar?.stop();
         if (o.out !== undefined) writeFileSync(o.out, JSON.stringify(m, null, 2) + '\n');
+        if (o.html !== undefined) writeMatrixHtml(o.html, m);
         write(o.json === true ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m, color));
       },
     );
@@ -346,6 +357,8 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .addOption(
       new Option('--trace <file>', 'write the trace as JSON Lines (header line: the run spec)'),
     )
+    .addOption(new Option('--html <file>', 'write an HTML report with the space-time diagram'))
+    .addOption(new Option('--shiviz <file>', 'write a ShiViz log (vector clocks) of the run'))
     .option('--json', 'print the verdicts as JSON')
     .action((o: SimFlags) => {
       if (o.byzantine !== undefined && o.byzantine >= o.nodes) {
@@ -354,6 +367,8 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       const spec = specFromFlags(o);
       const r = runSpec(spec);
       if (o.trace !== undefined) writeFileSync(o.trace, traceFile(spec, r.trace));
+      if (o.html !== undefined) writeRunHtml(o.html, spec, r.trace, r.verdicts);
+      if (o.shiviz !== undefined) writeShiViz(o.shiviz, r.trace);
       if (o.json === true) {
         write(
           JSON.stringify(

@@ -3,6 +3,8 @@
  */
 
 import type { RunOutcome } from '../check/classify.ts';
+import type { BroadcastKind } from '../check/broadcast.ts';
+import { broadcastCheck } from './registry.ts';
 import { firstViolation, materialize, runSpec, type FaultModel, type RunStats } from './spec.ts';
 
 export interface Task {
@@ -11,6 +13,8 @@ export interface Task {
   readonly nodes: number;
   readonly seed: number;
   readonly messages: number;
+  /** Judge by this broadcast contract instead of the protocol's matrix specification. */
+  readonly contract?: BroadcastKind;
 }
 
 export interface TaskResult extends RunOutcome {
@@ -24,9 +28,13 @@ export interface TaskResult extends RunOutcome {
 /** Runs one task to completion (in whatever thread calls it). */
 export function runTask(task: Task, clock: () => number): TaskResult {
   const t0 = clock();
-  const result = runSpec(
-    materialize(task.protocol, task.faults, task.nodes, task.seed, { messages: task.messages }),
-  );
+  const spec = materialize(task.protocol, task.faults, task.nodes, task.seed, {
+    messages: task.messages,
+  });
+  const result =
+    task.contract === undefined
+      ? runSpec(spec)
+      : runSpec(spec, broadcastCheck(task.contract));
   const v = firstViolation(result.verdicts);
   const base = {
     protocol: task.protocol,

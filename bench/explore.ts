@@ -1,0 +1,68 @@
+/**
+ * Explorer throughput: seeds per second for a 5-node eager-RB scenario with 100 broadcasts under
+ * omission faults (30% loss, 20% duplication, reordering), on 1 worker thread and on every core,
+ * side by side in one run; prints the speed-up.
+ * Usage: node --import tsx bench/explore.ts [--seeds 200] [--runs 3]
+ */
+
+import { availableParallelism } from 'node:os';
+import { runPool } from '../src/matrix/pool.ts';
+import type { Task } from '../src/matrix/task.ts';
+
+const args = process.argv.slice(2);
+function flag(name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v <= 0) {
+    console.error(`--${name} must be a positive integer, got ${String(args[i + 1])}`);
+    process.exit(2);
+  }
+  return v;
+}
+const seeds = flag('seeds', 200);
+const runs = flag('runs', 3);
+const cores = availableParallelism();
+
+// 5 nodes × 20 broadcasts each = 100 broadcasts per run.
+const tasks: Task[] = Array.from({ length: seeds }, (_, i) => ({
+  protocol: 'eager-rb',
+  faults: 'omission',
+  nodes: 5,
+  seed: i + 1,
+  messages: 20,
+}));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+async function measure(workers: number): Promise<number> {
+  const rates: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    const results = await runPool(tasks, { workers });
+    const s = (performance.now() - t0) / 1000;
+    if (results.length !== seeds)
+      throw new Error(`expected ${seeds} results, got ${results.length}`);
+    rates.push(seeds / s);
+  }
+  return median(rates);
+}
+
+await runPool(tasks.slice(0, 4), { workers: 1 }); // warm-up: module loading in a thread
+const one = await measure(1);
+const all = await measure(cores);
+console.log(
+  `explorer: eager RB, 5 nodes, 100 broadcasts per run, omission faults; ${seeds} seeds per measurement, median of ${runs}`,
+);
+console.log('workers   seeds/s   speed-up');
+console.log(
+  `${String(1).padStart(7)}   ${one.toFixed(1).padStart(7)}   ${(1).toFixed(2).padStart(8)}`,
+);
+console.log(
+  `${String(cores).padStart(7)}   ${all.toFixed(1).padStart(7)}   ${(all / one).toFixed(2).padStart(8)}`,
+);
+console.log(`speed-up on ${cores} cores: ${(all / one).toFixed(2)}x (ideal ${cores}x)`);

@@ -1,0 +1,51 @@
+/**
+ * A tiny SVG/HTML tag reader for tests: every start tag with its attributes, so tests count
+ * elements by class and data attributes instead of looking at pixels.
+ *
+ * Guarantees: finds every start tag `<name attr="…" …>` (self-closing or not) in document order;
+ * attribute values are unescaped for &amp; &lt; &gt; &quot; &#39;.
+ * Assumes: attributes are double-quoted (what src/viz writes).
+ */
+
+export interface Tag {
+  readonly name: string;
+  readonly attrs: ReadonlyMap<string, string>;
+  readonly classes: ReadonlySet<string>;
+}
+
+function unescape(s: string): string {
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
+}
+
+export function tags(doc: string): Tag[] {
+  const out: Tag[] = [];
+  const re = /<([a-zA-Z][\w-]*)((?:\s+[\w:-]+="[^"]*")*)\s*\/?>/g;
+  for (let m = re.exec(doc); m !== null; m = re.exec(doc)) {
+    const attrs = new Map<string, string>();
+    const are = /([\w:-]+)="([^"]*)"/g;
+    const raw = m[2] ?? '';
+    for (let a = are.exec(raw); a !== null; a = are.exec(raw))
+      attrs.set(a[1] ?? '', unescape(a[2] ?? ''));
+    out.push({
+      name: m[1] ?? '',
+      attrs,
+      classes: new Set((attrs.get('class') ?? '').split(/\s+/).filter((c) => c !== '')),
+    });
+  }
+  return out;
+}
+
+/** Tags having every one of the given classes. */
+export function withClasses(all: readonly Tag[], ...cls: string[]): Tag[] {
+  return all.filter((t) => cls.every((c) => t.classes.has(c)));
+}
+
+/** Tags whose `data-kind` is `kind`. */
+export function ofKind(all: readonly Tag[], kind: string): Tag[] {
+  return all.filter((t) => t.attrs.get('data-kind') === kind);
+}
