@@ -32,9 +32,7 @@ export function runTask(task: Task, clock: () => number): TaskResult {
     messages: task.messages,
   });
   const result =
-    task.contract === undefined
-      ? runSpec(spec)
-      : runSpec(spec, broadcastCheck(task.contract));
+    task.contract === undefined ? runSpec(spec) : runSpec(spec, broadcastCheck(task.contract));
   const v = firstViolation(result.verdicts);
   const base = {
     protocol: task.protocol,
