@@ -251,3 +251,20 @@ test('pair: exactly-once with an application key applies a retried request once,
     },
   );
 });
+
+test('pair: delayed acks batch several deliveries into one cumulative ack', () => {
+  const p = new Pair(perfectLink({ ackDelayMs: 20, rtoInitialMs: 200 }));
+  for (const x of ['a', 'b', 'c']) p.command('a', { type: 'send', to: 'b', payload: x });
+  for (let i = 0; i < 3; i++) p.deliverOne(0);
+  assert.equal(p.inFlight.length, 0, 'no ack yet: it waits ackDelayMs');
+  assert.equal(p.armed('b').get('ack/a'), 20);
+  p.advance(20);
+  assert.deepEqual(
+    p.inFlight.map((m) => m.msg),
+    [{ type: 'ack', cum: 3, sack: [] }],
+    'one cumulative ack for three messages',
+  );
+  p.flush();
+  assert.equal(p.proto('a').stats().inFlight, 0);
+  assert.equal(p.proto('b').stats().acksSent, 1);
+});
