@@ -31,6 +31,7 @@ import type { TimedAction } from '../sim/nemesis.ts';
 import type { Delay, LinkFaults } from '../sim/network.ts';
 import { formatMatrix, formatVerdicts, useColor } from './format.ts';
 import { writeMatrixHtml, writeRunHtml, writeShiViz } from './reports.ts';
+import { allScenarioRuns } from '../scenarios/catalog.ts';
 
 type Write = (s: string) => void;
 
@@ -298,7 +299,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         });
         bar?.stop();
         if (o.out !== undefined) writeFileSync(o.out, JSON.stringify(m, null, 2) + '\n');
-        if (o.html !== undefined) writeMatrixHtml(o.html, m);
+        if (o.html !== undefined) writeMatrixHtml(o.html, m, allScenarioRuns());
         write(o.json === true ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m, color));
       },
     );

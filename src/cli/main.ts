@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { intArg, probabilityArg, registerSimCommands, UsageError } from './commands.ts';
 import { runDemo } from './demo.ts';
+import { registerScenarioCommand } from './scenario-command.ts';
 
 export function buildProgram(write: (s: string) => void, writeErr: (s: string) => void): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
     .showSuggestionAfterError(true);
 
   registerSimCommands(program, write, writeErr);
+  registerScenarioCommand(program, write, writeErr);
 
   program
     .command('demo')
