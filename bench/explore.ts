@@ -5,23 +5,14 @@
  * Usage: node --import tsx bench/explore.ts [--seeds 200] [--runs 3]
  */
 
+import { intFlag, median } from './args.ts';
 import { availableParallelism } from 'node:os';
 import { runPool } from '../src/matrix/pool.ts';
 import type { Task } from '../src/matrix/task.ts';
 
 const args = process.argv.slice(2);
-function flag(name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) {
-    console.error(`--${name} must be a positive integer, got ${String(args[i + 1])}`);
-    process.exit(2);
-  }
-  return v;
-}
-const seeds = flag('seeds', 200);
-const runs = flag('runs', 3);
+const seeds = intFlag(args, 'seeds', 200);
+const runs = intFlag(args, 'runs', 3);
 const cores = availableParallelism();
 
 // 5 nodes × 20 broadcasts each = 100 broadcasts per run.
@@ -32,12 +23,6 @@ const tasks: Task[] = Array.from({ length: seeds }, (_, i) => ({
   seed: i + 1,
   messages: 20,
 }));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
 
 async function measure(workers: number): Promise<number> {
   const rates: number[] = [];

@@ -11,23 +11,14 @@
  * Usage: node --import tsx bench/sim.ts [--rounds 200] [--runs 5]
  */
 
+import { intFlag, median } from './args.ts';
 import { nodeIds } from '../src/core/ids.ts';
 import { fairLossLink, type LinkSend } from '../src/protocols/link/fair-loss.ts';
 import { Simulator, type ScheduledCommand } from '../src/sim/simulator.ts';
 
 const args = process.argv.slice(2);
-function flag(name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) {
-    console.error(`--${name} must be a positive integer, got ${String(args[i + 1])}`);
-    process.exit(2);
-  }
-  return v;
-}
-const rounds = flag('rounds', 200);
-const runs = flag('runs', 5);
+const rounds = intFlag(args, 'rounds', 200);
+const runs = intFlag(args, 'runs', 5);
 const nodes = nodeIds(25);
 
 // Each round (1 ms apart) every node sends one message to every other node: 600 sends per round.
@@ -65,12 +56,6 @@ function once(encode: boolean, record: boolean, seed: number): Result {
     wallMs,
     simMs: sim.now,
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 const configs = [
