@@ -26,22 +26,14 @@
  */
 
 import type { NodeId } from '../../core/ids.ts';
-import {
-  drainInner,
-  innerName,
-  innerState,
-  OutputQueue,
-  type DurableState,
-  type NodeContext,
-  type Protocol,
-  type StackSpec,
-} from '../../core/protocol.ts';
+import type { NodeContext, StackSpec } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
+import { OverReliableLink } from '../link/layer.ts';
 import {
   isReliableMsg,
-  ReliableEndpoint,
   type Effect,
   type Mode,
+  type ReliableDeliver,
   type ReliableMsg,
   type ReliableOptions,
 } from '../link/reliable.ts';
@@ -89,74 +81,38 @@ export interface ChannelOptions extends Partial<Omit<ReliableOptions, 'defaultMo
 
 const INNER = 'rl';
 
-export class Channel
-  extends OutputQueue<ReliableMsg, ChannelDeliver>
-  implements Protocol<ReliableMsg, ChannelSend, ChannelDeliver>
-{
-  private readonly inner: ReliableEndpoint;
+export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
   private readonly guarantee: Guarantee;
 
   constructor(ctx: NodeContext, opts: ChannelOptions) {
-    super();
     const { guarantee, ...rest } = opts;
+    super(ctx, { ...rest, defaultMode: MODE[guarantee] }, INNER);
     this.guarantee = guarantee;
-    this.inner = new ReliableEndpoint(ctx, { ...rest, defaultMode: MODE[guarantee] });
   }
 
   /** The application state the channel's effect has built. */
   get state(): unknown {
-    return this.inner.state;
+    return this.link.state;
   }
 
-  handleStart(now: Instant, durable: DurableState): void {
-    this.inner.handleStart(now, innerState(durable, INNER));
-    this.pull();
-  }
-
-  handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {
-    this.inner.handleMessage(now, from, msg);
-    this.pull();
-  }
-
-  handleTimer(now: Instant, name: string): void {
-    const inner = innerName(name, INNER);
-    if (inner !== undefined) this.inner.handleTimer(now, inner);
-    this.pull();
-  }
-
-  handleCommand(now: Instant, cmd: ChannelSend): void {
+  protected onCommand(_now: Instant, cmd: ChannelSend): void {
     const mode = MODE[cmd.guarantee ?? this.guarantee];
-    this.inner.handleCommand(
-      now,
+    this.linkSend(
       cmd.key === undefined
         ? { type: 'send', to: cmd.to, payload: cmd.payload, mode }
         : { type: 'send', to: cmd.to, payload: cmd.payload, mode, key: cmd.key },
     );
-    this.pull();
   }
 
-  stats(): Readonly<Record<string, number>> {
-    return this.inner.stats();
-  }
-
-  private pull(): void {
-    drainInner(
-      this.inner,
-      INNER,
-      (o) => {
-        this.emit(o);
-      },
-      (d) => {
-        const base = {
-          type: 'deliver' as const,
-          from: d.from,
-          payload: d.payload,
-          seq: d.seq,
-          guarantee: GUARANTEE[d.mode],
-        };
-        this.deliver(d.state === undefined ? base : { ...base, state: d.state });
-      },
-    );
+  protected onLinkDeliver(from: NodeId, payload: unknown, d: ReliableDeliver): void {
+    const base = {
+      type: 'deliver' as const,
+      from,
+      payload,
+      seq: d.seq,
+      guarantee: GUARANTEE[d.mode],
+    };
+    this.deliver(d.state === undefined ? base : { ...base, state: d.state });
   }
 }
 

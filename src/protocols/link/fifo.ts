@@ -11,23 +11,10 @@
  */
 
 import type { NodeId } from '../../core/ids.ts';
-import {
-  drainInner,
-  innerName,
-  innerState,
-  OutputQueue,
-  type DurableState,
-  type NodeContext,
-  type Protocol,
-  type StackSpec,
-} from '../../core/protocol.ts';
+import type { NodeContext, StackSpec } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
-import {
-  isReliableMsg,
-  ReliableEndpoint,
-  type ReliableMsg,
-  type ReliableOptions,
-} from './reliable.ts';
+import { OverReliableLink } from './layer.ts';
+import { isReliableMsg, type ReliableMsg, type ReliableOptions } from './reliable.ts';
 
 export interface FifoSend {
   readonly type: 'send';
@@ -59,67 +46,27 @@ function isEnvelope(v: unknown): v is Envelope {
 
 const INNER = 'pl';
 
-export class FifoLink
-  extends OutputQueue<ReliableMsg, FifoDeliver>
-  implements Protocol<ReliableMsg, FifoSend, FifoDeliver>
-{
-  private readonly inner: ReliableEndpoint;
+export class FifoLink extends OverReliableLink<FifoSend, FifoDeliver> {
   private readonly nextOut = new Map<NodeId, number>();
   private readonly nextIn = new Map<NodeId, number>();
   private readonly held = new Map<NodeId, Map<number, unknown>>();
   private heldPeak = 0;
-  private malformed = 0;
 
   constructor(ctx: NodeContext, opts: Partial<ReliableOptions> = {}) {
-    super();
-    this.inner = new ReliableEndpoint(ctx, { ...opts, defaultMode: 'pl' });
+    super(ctx, { ...opts, defaultMode: 'pl' }, INNER);
   }
 
-  handleStart(now: Instant, durable: DurableState): void {
-    this.inner.handleStart(now, innerState(durable, INNER));
-    this.pull();
-  }
-
-  handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {
-    this.inner.handleMessage(now, from, msg);
-    this.pull();
-  }
-
-  handleTimer(now: Instant, name: string): void {
-    const inner = innerName(name, INNER);
-    if (inner !== undefined) this.inner.handleTimer(now, inner);
-    this.pull();
-  }
-
-  handleCommand(now: Instant, cmd: FifoSend): void {
+  protected onCommand(_now: Instant, cmd: FifoSend): void {
     const fseq = (this.nextOut.get(cmd.to) ?? 0) + 1;
-    this.inner.handleCommand(now, {
-      type: 'send',
-      to: cmd.to,
-      payload: { fseq, payload: cmd.payload },
-    });
+    this.sendTo(cmd.to, { fseq, payload: cmd.payload });
     this.nextOut.set(cmd.to, fseq); // only after the inner layer accepted it
-    this.pull();
   }
 
-  stats(): Readonly<Record<string, number>> {
-    return { ...this.inner.stats(), heldPeak: this.heldPeak, fifoMalformed: this.malformed };
+  protected override extraStats(): Record<string, number> {
+    return { heldPeak: this.heldPeak };
   }
 
-  private pull(): void {
-    drainInner(
-      this.inner,
-      INNER,
-      (o) => {
-        this.emit(o);
-      },
-      (d) => {
-        this.onDeliver(d.from, d.payload);
-      },
-    );
-  }
-
-  private onDeliver(from: NodeId, envelope: unknown): void {
+  protected onLinkDeliver(from: NodeId, envelope: unknown): void {
     if (!isEnvelope(envelope)) {
       this.malformed++;
       return;

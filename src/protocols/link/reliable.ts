@@ -34,6 +34,18 @@
  * than the RTO only adds spurious retransmissions) with the injected Rng so retries of many
  * nodes do not synchronise.
  *
+ * Flow and congestion control (both OFF by default, so simulator runs and their traces are
+ * unchanged; the UDP runtime turns them on):
+ *   - `receiveWindowMax` (receiver window): every ack carries `wnd`, how many seqs above `cum`
+ *     the receiver accepts (min(receiveWindowMax, dedupWindowMax)); the sender never sends a seq
+ *     beyond the latest `cum + wnd` it has seen. Until the first ack it assumes the peer's window
+ *     equals its own `receiveWindowMax` (nodes of one cluster share a config). The runtime sizes
+ *     it so that a window's worth of frames fits the receiver's socket buffer: a fast sender
+ *     never overruns it.
+ *   - `congestion` (congestion window, congestion.ts): a loss-tolerant AIMD; at most
+ *     min(sendWindowMax, cwnd) messages are in flight. Newly acked messages feed it; every
+ *     loss-detection (RACK) retransmission and every timeout retransmission is a loss.
+ *
  * Assumes: messages are plain data; `now` never goes backwards; the driver keeps the output-order
  * contract. Authentication and integrity are below this layer (frame CRC32C and HMAC): a frame that
  * fails them never reaches `handleMessage`.
@@ -49,6 +61,12 @@ import {
   type Protocol,
 } from '../../core/protocol.ts';
 import { addMs, instant, type Instant } from '../../core/time.ts';
+import {
+  CONGESTION_DEFAULTS,
+  CongestionWindow,
+  validateCongestion,
+  type CongestionOptions,
+} from './congestion.ts';
 
 export type Mode = 'pl' | 'amo' | 'alo' | 'eo';
 
@@ -79,6 +97,8 @@ export type ReliableMsg =
        * retransmission was spurious and widens its reordering window.
        */
       readonly dup?: true;
+      /** Receiver window: the sender may send seqs ≤ cum + wnd (absent: none advertised). */
+      readonly wnd?: number;
     };
 
 export interface ReliableSend {
@@ -142,6 +162,10 @@ export interface ReliableOptions {
   /** Mode of a `send` that names none. */
   readonly defaultMode: Mode;
   readonly effect?: Effect;
+  /** Receiver window advertised in acks, in messages (undefined: off, no `wnd` sent). */
+  readonly receiveWindowMax?: number;
+  /** Congestion control (undefined: off). */
+  readonly congestion?: Partial<CongestionOptions>;
 }
 
 export const RELIABLE_DEFAULTS: ReliableOptions = {
@@ -202,6 +226,10 @@ interface Peer {
   rtoTimerAt: number | undefined;
   /** No further RTO doubling before this time (one backoff per RTO interval). */
   backoffUntil: number;
+  /** Congestion window (when congestion control is on). */
+  readonly cc: CongestionWindow | undefined;
+  /** Highest seq the peer's advertised window allows (undefined: no limit known). */
+  sendEdge: number | undefined;
   /** At-most-once messages sent within the last lateHorizonMs (bounded), oldest first. */
   readonly amoRecent: { seq: number; at: number }[];
   amoHead: number;
@@ -209,7 +237,7 @@ interface Peer {
   /** Every seq ≤ w from this sender is settled. */
   w: number;
   /** Seqs in (w, w + dedupWindowMax] received out of order. */
-  readonly window: Set<number>;
+  readonly window: SeqWindow;
   /** Timer `ack/<peer>`: armed while an ack is owed and ackDelayMs > 0. */
   ackOwed: boolean;
   /** The ack owed answers a duplicate arrival (D-SACK). */
@@ -218,6 +246,65 @@ interface Peer {
   reoMult: number;
   /** Loss-detection retransmissions since the last D-SACK: every 16 halve reoMult again. */
   rackSinceDup: number;
+}
+
+/**
+ * The receiver's out-of-order seqs above its watermark: a set for membership plus the same seqs
+ * in ascending order (an array with a moving head), kept sorted on insertion. Seqs mostly arrive
+ * in order, so an insertion is near the end; the durable `rx` record and every ack need the
+ * sorted list, which is then a copy instead of a sort of the whole window per message.
+ */
+class SeqWindow {
+  private readonly set = new Set<number>();
+  private arr: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.set.size;
+  }
+
+  has(seq: number): boolean {
+    return this.set.has(seq);
+  }
+
+  add(seq: number): void {
+    if (this.set.has(seq)) return;
+    this.set.add(seq);
+    const a = this.arr;
+    if (a.length === this.head || (a[a.length - 1] ?? 0) < seq) {
+      a.push(seq);
+      return;
+    }
+    let lo = this.head;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((a[mid] ?? 0) < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    a.splice(lo, 0, seq);
+  }
+
+  /** Removes every seq ≤ `w` (they are the smallest). */
+  deleteUpTo(w: number): void {
+    const a = this.arr;
+    while (this.head < a.length && (a[this.head] ?? 0) <= w) {
+      this.set.delete(a[this.head] ?? 0);
+      this.head++;
+    }
+    if (this.head === a.length) {
+      this.arr = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > a.length) {
+      this.arr = a.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The seqs in ascending order (a fresh array). */
+  sorted(): number[] {
+    return this.arr.slice(this.head);
+  }
 }
 
 const APP_KEY = 'app';
@@ -243,7 +330,8 @@ export function isReliableMsg(v: unknown): v is ReliableMsg {
       Array.isArray(m.sack) &&
       m.sack.length <= 4096 &&
       m.sack.length % 2 === 0 &&
-      m.sack.every(isSeq)
+      m.sack.every(isSeq) &&
+      (m.wnd === undefined || isSeq(m.wnd))
     );
   }
   return false;
@@ -300,6 +388,16 @@ export class ReliableEndpoint
     if (!(o.rtoMinMs > 0 && o.rtoMinMs <= o.rtoInitialMs && o.rtoInitialMs <= o.rtoMaxMs)) {
       throw new SteadfastError('bad-argument', 'need 0 < rtoMinMs ≤ rtoInitialMs ≤ rtoMaxMs');
     }
+    if (
+      o.receiveWindowMax !== undefined &&
+      (!Number.isInteger(o.receiveWindowMax) || o.receiveWindowMax < 1)
+    ) {
+      throw new SteadfastError(
+        'bad-argument',
+        `receiveWindowMax must be a positive integer, got ${o.receiveWindowMax}`,
+      );
+    }
+    if (o.congestion !== undefined) validateCongestion({ ...CONGESTION_DEFAULTS, ...o.congestion });
     this.appState = o.effect?.init;
     this.amoRecentMax = Math.max(1, Math.floor(o.dedupWindowMax / 2));
   }
@@ -331,7 +429,7 @@ export class ReliableEndpoint
       } else if (kind === 'rx' && typeof value === 'object' && value !== null) {
         const rx = value as { w: number; win: number[] };
         peer.w = rx.w;
-        for (const s of rx.win) peer.window.add(s);
+        for (const s of rx.win) if (s > peer.w) peer.window.add(s);
       } else if (kind === 'tx' && seqText !== undefined) {
         const msg = value as ReliableMsg & { type: 'data' };
         peer.waiting.push({ seq: Number(seqText), msg });
@@ -414,12 +512,22 @@ export class ReliableEndpoint
     let inFlight = 0;
     let waiting = 0;
     let dedupEntries = 0;
+    let cwnd = 0;
+    let lossBaseline = 0;
+    let congestionEpisodes = 0;
     for (const p of this.peers.values()) {
       inFlight += p.inFlight.size;
       waiting += p.waiting.length - p.waitingHead;
       dedupEntries += 1 + p.window.size;
+      if (p.cc !== undefined) {
+        cwnd += p.cc.window();
+        lossBaseline = Math.max(lossBaseline, p.cc.lossBaseline());
+        congestionEpisodes += p.cc.episodes;
+      }
     }
-    return { ...this.counters, inFlight, waiting, dedupEntries, keys: this.keys.size };
+    const base = { ...this.counters, inFlight, waiting, dedupEntries, keys: this.keys.size };
+    if (this.opts.congestion === undefined) return base;
+    return { ...base, cwnd, lossBaseline, congestionEpisodes };
   }
 
   // ---------------------------------------------------------------- sender
@@ -442,10 +550,15 @@ export class ReliableEndpoint
         rto: this.opts.rtoInitialMs,
         rtoTimerAt: undefined,
         backoffUntil: 0,
+        cc:
+          this.opts.congestion === undefined
+            ? undefined
+            : new CongestionWindow(this.opts.congestion),
+        sendEdge: this.opts.receiveWindowMax,
         amoRecent: [],
         amoHead: 0,
         w: 0,
-        window: new Set(),
+        window: new SeqWindow(),
         ackOwed: false,
         ackDup: false,
         reoMult: 1,
@@ -498,8 +611,12 @@ export class ReliableEndpoint
   private pump(now: Instant, peer: Peer): void {
     // Never send beyond the receiver's dedup window (it would drop the message unacked). The
     // receiver's watermark is at least our last cumulative ack, and at least floor − 1.
-    const limit = Math.max(peer.cumAcked, this.floor(now, peer) - 1) + this.opts.dedupWindowMax;
-    while (peer.inFlight.size < this.opts.sendWindowMax && peer.waitingHead < peer.waiting.length) {
+    // With a receiver window, also never beyond the latest cum + wnd it advertised; with
+    // congestion control, never more than cwnd in flight.
+    let limit = Math.max(peer.cumAcked, this.floor(now, peer) - 1) + this.opts.dedupWindowMax;
+    if (peer.sendEdge !== undefined && peer.sendEdge < limit) limit = peer.sendEdge;
+    const inFlightMax = Math.min(this.opts.sendWindowMax, peer.cc?.window() ?? Infinity);
+    while (peer.inFlight.size < inFlightMax && peer.waitingHead < peer.waiting.length) {
       const w = peer.waiting[peer.waitingHead] as Waiting;
       if (w.seq > limit) break;
       peer.waiting[peer.waitingHead++] = undefined as unknown as Waiting;
@@ -547,6 +664,7 @@ export class ReliableEndpoint
       e.lastSentAt = now;
       e.deadline = now + this.jittered(peer.rto);
       if (e.deadline < earliest) earliest = e.deadline;
+      peer.cc?.onLost(1);
       this.counters.retransmissions++;
       this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
     }
@@ -558,6 +676,14 @@ export class ReliableEndpoint
 
   private onAck(now: Instant, peer: Peer, ack: ReliableMsg & { type: 'ack' }): void {
     if (ack.cum > peer.cumAcked) peer.cumAcked = ack.cum;
+    let opened = false;
+    if (ack.wnd !== undefined) {
+      const edge = ack.cum + ack.wnd;
+      if (peer.sendEdge === undefined || edge > peer.sendEdge) {
+        peer.sendEdge = edge;
+        opened = true;
+      }
+    }
     if (ack.dup === true) {
       peer.reoMult = Math.min(peer.reoMult * 2, 256);
       peer.rackSinceDup = 0;
@@ -581,7 +707,11 @@ export class ReliableEndpoint
         acked.push(e);
       }
     }
-    if (acked.length === 0) return;
+    if (acked.length === 0) {
+      if (opened) this.pump(now, peer); // a window update alone
+      return;
+    }
+    peer.cc?.onAcked(acked.length);
     const deletes: DurableWrite[] = [];
     for (const e of acked) {
       if (e.transmissions === 1) this.rttSample(peer, now - e.firstSentAt); // Karn's rule
@@ -597,15 +727,19 @@ export class ReliableEndpoint
         deletes.push({ key: `tx/${peer.id}/${e.seq}`, value: null });
       }
     }
-    if (deletes.length > 0) {
-      this.persist(deletes);
-      this.counters.persists++;
-    }
     this.detectLoss(now, peer);
     this.pump(now, peer);
     if (peer.inFlight.size === 0 && peer.rtoTimerAt !== undefined) {
       peer.rtoTimerAt = undefined;
       this.cancelTimer(`rto/${peer.id}`);
+    }
+    // The send-buffer deletes go LAST: nothing depends on them being durable (a crash that loses
+    // them only resends acked messages, which the receiver's dedup absorbs), so the sends above
+    // need not wait for them — a group-committing driver carries out everything before the
+    // first persist of a turn without waiting for the commit.
+    if (deletes.length > 0) {
+      this.persist(deletes);
+      this.counters.persists++;
     }
   }
 
@@ -635,6 +769,7 @@ export class ReliableEndpoint
       e.transmissions++;
       e.lastSentAt = now;
       e.deadline = now + this.jittered(peer.rto);
+      peer.cc?.onLost(1);
       this.counters.fastRetransmissions++;
       if (++peer.rackSinceDup >= 16) {
         peer.rackSinceDup = 0;
@@ -669,7 +804,7 @@ export class ReliableEndpoint
     // Everything below floor is settled at the sender: never wait for it.
     if (msg.floor - 1 > peer.w) {
       peer.w = msg.floor - 1;
-      for (const s of peer.window) if (s <= peer.w) peer.window.delete(s);
+      peer.window.deleteUpTo(peer.w);
       this.compact(peer);
     }
     const seen = msg.seq <= peer.w || peer.window.has(msg.seq);
@@ -731,12 +866,12 @@ export class ReliableEndpoint
   private compact(peer: Peer): void {
     while (peer.window.has(peer.w + 1)) {
       peer.w++;
-      peer.window.delete(peer.w);
+      peer.window.deleteUpTo(peer.w);
     }
   }
 
   private rxState(peer: Peer): { w: number; win: number[] } {
-    return { w: peer.w, win: [...peer.window].sort((a, b) => a - b) };
+    return { w: peer.w, win: peer.window.sorted() };
   }
 
   private expireKeys(now: Instant): void {
@@ -785,7 +920,7 @@ export class ReliableEndpoint
   private sendAck(peer: Peer): void {
     const sack: number[] = [];
     if (peer.window.size > 0) {
-      const seqs = [...peer.window].sort((a, b) => a - b);
+      const seqs = peer.window.sorted();
       let first = seqs[0] ?? 0;
       let last = first;
       for (let i = 1; i <= seqs.length; i++) {
@@ -800,11 +935,14 @@ export class ReliableEndpoint
       }
     }
     this.counters.acksSent++;
-    if (peer.ackDup) {
-      peer.ackDup = false;
-      this.send(peer.id, { type: 'ack', cum: peer.w, sack, dup: true });
-    } else {
-      this.send(peer.id, { type: 'ack', cum: peer.w, sack });
-    }
+    const rwnd = this.opts.receiveWindowMax;
+    const wnd = rwnd === undefined ? undefined : Math.min(rwnd, this.opts.dedupWindowMax);
+    const dup = peer.ackDup;
+    peer.ackDup = false;
+    // Optional fields only when set, so default acks stay byte-identical to earlier versions.
+    let ack: ReliableMsg = { type: 'ack', cum: peer.w, sack };
+    if (dup) ack = { ...ack, dup: true };
+    if (wnd !== undefined) ack = { ...ack, wnd };
+    this.send(peer.id, ack);
   }
 }
