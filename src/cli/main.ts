@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { intArg, probabilityArg, registerSimCommands, UsageError } from './commands.ts';
 import { runDemo } from './demo.ts';
+import { registerRuntimeCommands } from './runtime-commands.ts';
 import { registerScenarioCommand } from './scenario-command.ts';
 
 export function buildProgram(write: (s: string) => void, writeErr: (s: string) => void): Command {
@@ -29,6 +30,7 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
 
   registerSimCommands(program, write, writeErr);
   registerScenarioCommand(program, write, writeErr);
+  registerRuntimeCommands(program, write, writeErr);
 
   program
     .command('demo')

@@ -1,0 +1,233 @@
+/**
+ * A local cluster of real node processes on loopback (`steadfast cluster`): writes a config,
+ * starts one process per node, drives a workload through their stdin, injects process faults
+ * (kill -9 then restart; SIGSTOP then SIGCONT), waits until every message is settled, stops the
+ * nodes and returns the merged trace for the checkers.
+ *
+ * Workload: every node sends `messages` messages to every other node, payload `{ i }` (unique per
+ * (from, to), as the checkers require), spread over `spreadMs`.
+ * Faults: `kills` times, a random node is killed with SIGKILL at a random moment of the workload
+ * and restarted 100–600 ms later; `pauses` times, a random node is stopped with SIGSTOP for
+ * 200–1000 ms. The supervisor records them in the trace (`crash`, `recover`, `note`), on the same
+ * clock as the nodes (Unix-epoch ms, performance.timeOrigin-based).
+ * Settling: after the workload and the faults, the run ends when every node reports an empty send
+ * buffer (nothing in flight, nothing waiting) twice in a row, or at `settleTimeoutMs`.
+ *
+ * Guarantees: every node's trace comes from its own SQLite (the driver commits trace events with
+ * each batch, so a SIGKILLed node's trace is a consistent prefix of what it did); node processes
+ * are always stopped (SIGKILL as a last resort) before `runCluster` returns or throws.
+ * Assumes: the ports chosen are free on 127.0.0.1 (picked by binding port 0 first).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { TraceEvent } from '../core/trace.ts';
+import type { Guarantee } from '../protocols/delivery/guarantees.ts';
+import { mergeTraces, parseTraceLines } from './merge.ts';
+import { NodeProcess } from './process.ts';
+import { Storage } from './storage.ts';
+
+export interface ClusterOptions {
+  readonly nodes: number;
+  readonly transport: 'udp' | 'tcp';
+  readonly guarantee: Guarantee;
+  /** Messages each node sends to each other node. */
+  readonly messages: number;
+  readonly kills: number;
+  readonly pauses: number;
+  /** Working directory (config, data, merged trace). */
+  readonly dir: string;
+  readonly spreadMs?: number;
+  readonly settleTimeoutMs?: number;
+  /** HMAC-authenticate every frame (a random cluster secret). Default true. */
+  readonly auth?: boolean;
+  /** Progress lines. */
+  readonly log?: (line: string) => void;
+}
+
+export interface ClusterResult {
+  readonly trace: TraceEvent[];
+  readonly configPath: string;
+  readonly settled: boolean;
+  readonly elapsedMs: number;
+  readonly faults: readonly string[];
+  readonly sends: number;
+}
+
+async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
+  if (kind === 'udp') {
+    const s = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, '127.0.0.1', () => {
+        resolve();
+      });
+    });
+    const port = s.address().port;
+    await new Promise<void>((resolve) => {
+      s.close(() => {
+        resolve();
+      });
+    });
+    return port;
+  }
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolve();
+    });
+  });
+  const a = server.address();
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  return typeof a === 'object' && a !== null ? a.port : 0;
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((r) => {
+    setTimeout(r, ms);
+  });
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
+  const log = opts.log ?? (() => undefined);
+  const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+  mkdirSync(opts.dir, { recursive: true });
+  const nodes: Record<string, { host: string; port: number }> = {};
+  for (const id of ids) nodes[id] = { host: '127.0.0.1', port: await freePort(opts.transport) };
+  const configPath = join(opts.dir, 'cluster.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify(
+      {
+        nodes,
+        transport: opts.transport,
+        stack: { guarantee: opts.guarantee, effect: 'counter' },
+        ...(opts.auth === false ? {} : { auth: { secretHex: randomBytes(32).toString('hex') } }),
+        dataDir: './data',
+        trace: true,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  const supervisor: TraceEvent[] = [];
+  const faults: string[] = [];
+  const procs = new Map(ids.map((id) => [id, new NodeProcess({ id, configPath })]));
+  const started = Date.now();
+  let sends = 0;
+  try {
+    await Promise.all([...procs.values()].map((p) => p.start()));
+    log(`${ids.length} nodes up (${opts.transport}, ${opts.guarantee}); config ${configPath}`);
+    supervisor.push({ t: now(), type: 'note', text: 'workload begins' });
+
+    // The workload: each ordered pair gets `messages` sends, interleaved, over spreadMs.
+    const spreadMs = opts.spreadMs ?? 2000;
+    const plan: { from: string; to: string; i: number }[] = [];
+    for (let i = 0; i < opts.messages; i++) {
+      for (const from of ids) for (const to of ids) if (from !== to) plan.push({ from, to, i });
+    }
+    const workload = (async () => {
+      const step = Math.max(1, Math.ceil(plan.length / Math.max(1, spreadMs / 10)));
+      for (let k = 0; k < plan.length; k += step) {
+        for (const s of plan.slice(k, k + step)) {
+          procs.get(s.from)?.send({ type: 'send', to: s.to, payload: { i: s.i } });
+          sends++;
+        }
+        await sleep(10);
+      }
+    })();
+
+    // The faults, at random moments of the workload.
+    const faultRuns: Promise<void>[] = [];
+    const pick = () => ids[Math.floor(Math.random() * ids.length)] ?? 'n1';
+    for (let k = 0; k < opts.kills; k++) {
+      faultRuns.push(
+        (async () => {
+          await sleep(Math.random() * spreadMs);
+          const id = pick();
+          const p = procs.get(id);
+          if (p === undefined || !p.running) return;
+          await p.kill9();
+          supervisor.push({ t: now(), type: 'crash', node: id, lostOutputs: 0 });
+          const down = 100 + Math.random() * 500;
+          faults.push(`kill -9 ${id}, restarted after ${Math.round(down)} ms`);
+          log(`kill -9 ${id}`);
+          await sleep(down);
+          supervisor.push({ t: now(), type: 'recover', node: id });
+          await p.start();
+          log(`${id} restarted`);
+        })(),
+      );
+    }
+    for (let k = 0; k < opts.pauses; k++) {
+      faultRuns.push(
+        (async () => {
+          await sleep(Math.random() * spreadMs);
+          const id = pick();
+          const p = procs.get(id);
+          if (p === undefined || !p.running) return;
+          const ms = 200 + Math.random() * 800;
+          p.pause();
+          supervisor.push({
+            t: now(),
+            type: 'note',
+            text: `SIGSTOP ${id} for ${Math.round(ms)} ms`,
+          });
+          faults.push(`SIGSTOP ${id} for ${Math.round(ms)} ms`);
+          log(`SIGSTOP ${id}`);
+          await sleep(ms);
+          p.resume();
+          supervisor.push({ t: now(), type: 'note', text: `SIGCONT ${id}` });
+        })(),
+      );
+    }
+    await workload;
+    await Promise.all(faultRuns);
+    supervisor.push({ t: now(), type: 'note', text: 'workload and faults end: settling' });
+    log(`${sends} sends issued; settling`);
+
+    // Settle: every node's send buffer empty, twice in a row.
+    const deadline = Date.now() + (opts.settleTimeoutMs ?? 60_000);
+    let settled = false;
+    let calm = 0;
+    while (Date.now() < deadline) {
+      await sleep(200);
+      const stats = await Promise.all([...procs.values()].map((p) => p.stats()));
+      const busy = stats.some((s) => {
+        const p = s?.protocol as Record<string, number> | undefined;
+        return p === undefined || p.inFlight !== 0 || p.waiting !== 0;
+      });
+      calm = busy ? 0 : calm + 1;
+      if (calm >= 2) {
+        settled = true;
+        break;
+      }
+    }
+    supervisor.push({ t: now(), type: 'note', text: settled ? 'settled' : 'settle timeout' });
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+    const traces = ids.map((id) => {
+      const st = new Storage({ path: join(opts.dir, 'data', id, 'state.db') });
+      try {
+        return parseTraceLines(st.traceLines());
+      } finally {
+        st.close();
+      }
+    });
+    const trace = mergeTraces([supervisor, ...traces]);
+    return { trace, configPath, settled, elapsedMs: Date.now() - started, faults, sends };
+  } finally {
+    await Promise.all([...procs.values()].map((p) => p.stop(2000)));
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The cluster configuration file shared by every node (`steadfast node --config cluster.json`),
+ * validated with zod. Every error names the field (`nodes.n2.port: …`).
+ *
+ *   {
+ *     "nodes": { "n1": { "host": "127.0.0.1", "port": 7001 }, "n2": { … } },
+ *     "transport": "udp",                     // or "tcp"
+ *     "stack": { "guarantee": "exactly-once", "effect": "counter" },
+ *     "auth": { "secretHex": "<64+ hex digits>" },        // optional: HMAC-SHA256 on every frame
+ *     "dataDir": "./data",                    // relative to the config file; one subdir per node
+ *     "synchronous": "FULL",                  // or "NORMAL" (see storage.ts for the trade-off)
+ *     "trace": true,                          // record the trace in each node's SQLite
+ *     "appliedLog": false,                    // durable log of every application (tests)
+ *     "udp": { "maxDatagramBytes": 1200, "receiveBufferBytes": 4194304 },
+ *     "reliable": { "sendWindowMax": 256 }    // optional overrides of the link's options
+ *   }
+ *
+ * Nodes on different machines: give each node's reachable address in `nodes` (the same file on
+ * every machine); each node binds the address listed under its own id. Use "auth" whenever the
+ * network is not trusted: without it anyone who can reach the port can inject frames.
+ *
+ * Guarantees: `parseConfig` returns a fully-defaulted, validated config or throws `ConfigError`
+ * whose message lists every problem as `field: what is wrong`.
+ * Assumes: nothing about the file beyond JSON.
+ */
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+
+const NODE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+const address = z.object({
+  host: z.string().min(1, 'must be a non-empty host name or IP address'),
+  port: z.number().int().min(1).max(65_535),
+});
+
+const reliableOverrides = z
+  .object({
+    sendWindowMax: z.number().int().min(1).max(65_536),
+    sendQueueMax: z.number().int().min(1),
+    dedupWindowMax: z.number().int().min(1).max(1_000_000),
+    sackMax: z.number().int().min(1).max(1024),
+    rtoInitialMs: z.number().positive(),
+    rtoMinMs: z.number().positive(),
+    rtoMaxMs: z.number().positive(),
+    ackDelayMs: z.number().min(0),
+    keyWindowMs: z.number().positive(),
+    receiveWindowMax: z.number().int().min(1),
+    congestion: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+export const configSchema = z
+  .object({
+    nodes: z
+      .record(z.string().regex(NODE_ID, 'node ids are 1–64 of A–Z a–z 0–9 _ . : -'), address)
+      .refine((n) => Object.keys(n).length >= 1, 'needs at least one node'),
+    transport: z.enum(['udp', 'tcp']).default('udp'),
+    stack: z
+      .object({
+        guarantee: z
+          .enum(['at-most-once', 'at-least-once', 'exactly-once'])
+          .default('exactly-once'),
+        effect: z.enum(['none', 'counter', 'kv']).default('none'),
+      })
+      .strict()
+      .default({ guarantee: 'exactly-once', effect: 'none' }),
+    auth: z
+      .object({
+        secretHex: z
+          .string()
+          .regex(/^(?:[0-9a-fA-F]{2}){32,}$/, 'must be at least 32 bytes (64 hex digits)'),
+      })
+      .strict()
+      .optional(),
+    checksum: z.boolean().default(true),
+    dataDir: z.string().min(1),
+    synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    trace: z.boolean().default(false),
+    appliedLog: z.boolean().default(false),
+    udp: z
+      .object({
+        maxDatagramBytes: z.number().int().min(64).max(65_507).default(1200),
+        receiveBufferBytes: z
+          .number()
+          .int()
+          .min(4096)
+          .default(4 * 1024 * 1024),
+      })
+      .strict()
+      .default({ maxDatagramBytes: 1200, receiveBufferBytes: 4 * 1024 * 1024 }),
+    reliable: reliableOverrides.default({}),
+  })
+  .strict();
+
+export type ClusterConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const path = i.path.map(String).join('.');
+      return `${path === '' ? '(top level)' : path}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+/** Validates parsed JSON; `baseDir` resolves a relative `dataDir`. */
+export function parseConfig(json: unknown, baseDir = '.'): ClusterConfig {
+  const r = configSchema.safeParse(json);
+  if (!r.success) throw new ConfigError(describeIssues(r.error.issues));
+  const cfg = r.data;
+  return isAbsolute(cfg.dataDir) ? cfg : { ...cfg, dataDir: join(baseDir, cfg.dataDir) };
+}
+
+export function loadConfig(path: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      `cannot read config ${path}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(
+      `config ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  return parseConfig(json, dirname(path));
+}

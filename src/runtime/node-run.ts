@@ -1,0 +1,51 @@
+/**
+ * The body of `steadfast node` shared by the CLI and src/runtime/node-main.ts: checks the flags,
+ * loads and validates the config (errors name the field), runs the node until it stops.
+ *
+ * Guarantees: returns the process exit code (0 clean stop, 2 usage/config error, 70 protocol
+ * bug, 1 unexpected failure such as a port in use); never throws.
+ */
+
+import { loadConfig, ConfigError } from './config.ts';
+import { runNodeProcess } from './node.ts';
+
+export async function runNodeMain(opts: {
+  id: string | undefined;
+  config: string | undefined;
+  deliveries: boolean;
+  writeErr: (s: string) => void;
+}): Promise<number> {
+  if (opts.id === undefined || opts.id === '') {
+    opts.writeErr('steadfast node: --id <node> is required\n');
+    return 2;
+  }
+  if (opts.config === undefined || opts.config === '') {
+    opts.writeErr('steadfast node: --config <file> is required\n');
+    return 2;
+  }
+  let cfg;
+  try {
+    cfg = loadConfig(opts.config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      opts.writeErr(`steadfast node: bad config ${opts.config}:\n${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (!(opts.id in cfg.nodes)) {
+    opts.writeErr(
+      `steadfast node: --id ${opts.id} is not in the config's nodes (${Object.keys(cfg.nodes).join(', ')})\n`,
+    );
+    return 2;
+  }
+  try {
+    return await runNodeProcess(cfg, opts.id, {
+      deliveries: opts.deliveries,
+      write: (line) => process.stdout.write(line),
+    });
+  } catch (e) {
+    opts.writeErr(`steadfast node ${opts.id}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,425 @@
+/**
+ * One steadfast node as an OS process: the config's stack on the config's transport, durable
+ * state in `<dataDir>/<id>/state.db`, driven by JSON Lines on stdin and reporting on stdout.
+ *
+ *   stdin  {"type":"send","to":"n2","payload":…[,"guarantee":…][,"key":…]}
+ *          {"type":"workload","to":"n2","count":100000[,"start":0][,"maxQueued":2000]
+ *                              [,"padBytes":0][,"stamp":false][,"plain":false]}
+ *              sends payloads {i[, ts][, pad]} (or the plain number i with "plain") for
+ *              i in [start, start+count), keeping at most maxQueued waiting in the send queue;
+ *              "stamp" adds ts, the send time (Unix-epoch ms), "padBytes" a byte-string pad
+ *          {"type":"latency"}  reset the end-to-end latency samples (see stats)
+ *          {"type":"stats"}   {"type":"stop"}
+ *   stdout {"type":"ready","id":…,"incarnation":…}   {"type":"deliver",…}   {"type":"stats",…}
+ *          {"type":"error","code":…,"message":…}      {"type":"workload-done","sent":…}
+ *
+ * Link settings per transport (overridable under "reliable" in the config):
+ *   - UDP: receiver window sized so that every peer's window of max-size frames fits this node's
+ *     socket receive buffer (kernel truesize counted as frame + 1 KiB), loss-tolerant congestion
+ *     control, selective acks bounded so an ack fits one datagram, acks delayed 1 ms (one ack per
+ *     turn instead of one per message), RTO 20 ms – 1 s (loopback/LAN round trips are sub-ms).
+ *   - TCP: no receiver window and no congestion control of our own (TCP has both); the same acks
+ *     and timeouts (a broken connection is healed by retransmission).
+ *
+ * Latency: every delivered payload with a numeric `ts` adds (now − ts) to a bounded reservoir
+ * sample (100,000 samples, Algorithm R); `stats` reports its count, p50 and p99 in ms. Sender and
+ * receiver clocks are the same host clock (performance.timeOrigin-based), so on one host this is
+ * the end-to-end latency from the sender's command to the receiver's application.
+ *
+ * Guarantees: a command the stack refuses prints an `error` line and the node goes on; a
+ * protocol bug (a throw on a network input or timer) exits with code 70. SIGTERM/SIGINT or
+ * `stop` commit what is pending and exit 0. SIGKILL loses only what was not committed, which is
+ * exactly what the protocols tolerate (the output-order contract).
+ * Assumes: one process per data directory (a second one would share the SQLite file: don't).
+ */
+
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { SteadfastError } from '../core/errors.ts';
+import type { FrameOptions } from '../core/frame.ts';
+import type { NodeId } from '../core/ids.ts';
+import { encodePayload } from '../core/payload.ts';
+import {
+  channel,
+  type ChannelDeliver,
+  type ChannelSend,
+  type Guarantee,
+} from '../protocols/delivery/guarantees.ts';
+import type { ReliableMsg, ReliableOptions } from '../protocols/link/reliable.ts';
+import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
+import type { ClusterConfig } from './config.ts';
+import { Driver } from './driver.ts';
+import { effectByName } from './effects.ts';
+import { Storage } from './storage.ts';
+import { TcpTransport } from './tcp.ts';
+import type { Address, Transport } from './transport.ts';
+import { UdpTransport } from './udp.ts';
+
+export type NodeDriver = Driver<ReliableMsg, ChannelSend, ChannelDeliver>;
+
+/** Bytes a frame adds around an application payload (envelope, ids, CRC, HMAC), generously. */
+export const ENVELOPE_BYTES = 160;
+
+/** Bytes of kernel accounting per queued datagram beyond its payload (skb truesize), assumed. */
+const DATAGRAM_OVERHEAD_BYTES = 1024;
+
+export function frameOptions(cfg: ClusterConfig): FrameOptions {
+  if (cfg.auth === undefined) return { checksum: cfg.checksum };
+  const secret = Uint8Array.from(Buffer.from(cfg.auth.secretHex, 'hex'));
+  return { checksum: cfg.checksum, auth: { mac: hmacSha256, keys: pairKeyRing(secret) } };
+}
+
+export function peerMap(cfg: ClusterConfig): Map<NodeId, Address> {
+  return new Map(Object.entries(cfg.nodes));
+}
+
+/** The reliable link's options for this node on this transport (see the module header). */
+export function linkOptions(
+  cfg: ClusterConfig,
+  transport: Transport,
+  peers: number,
+): Partial<ReliableOptions> {
+  const { congestion, ...over } = cfg.reliable;
+  const base: Partial<ReliableOptions> = {
+    sendWindowMax: 256,
+    ackDelayMs: 1,
+    rtoInitialMs: 200,
+    rtoMinMs: 100,
+    rtoMaxMs: 2000,
+  };
+  if (cfg.transport === 'udp') {
+    const frameMax = transport.maxFrameBytes;
+    const rcvbuf = transport.receiveBufferBytes() ?? cfg.udp.receiveBufferBytes;
+    const rwnd = Math.floor(rcvbuf / (frameMax + DATAGRAM_OVERHEAD_BYTES) / Math.max(1, peers));
+    // An ack range is two msgpack uints of up to 5 bytes each.
+    const sackMax = Math.max(8, Math.min(256, Math.floor((frameMax - ENVELOPE_BYTES) / 10)));
+    Object.assign(base, {
+      receiveWindowMax: Math.max(16, Math.min(4096, rwnd)),
+      sackMax,
+      ...(congestion === false ? {} : { congestion: {} }),
+    });
+  } else if (congestion === true) {
+    Object.assign(base, { congestion: {} });
+  }
+  // Overrides: only the fields the config sets (zod leaves absent ones undefined).
+  for (const [k, v] of Object.entries(over)) {
+    if (v !== undefined) Object.assign(base, { [k]: v });
+  }
+  return base;
+}
+
+export function makeTransport(cfg: ClusterConfig, id: NodeId): Transport {
+  const peers = peerMap(cfg);
+  const bind = peers.get(id);
+  if (bind === undefined) {
+    throw new SteadfastError('unknown-peer', `nodes.${id}: no such node in the config`);
+  }
+  return cfg.transport === 'udp'
+    ? new UdpTransport({
+        bind,
+        peers,
+        maxDatagramBytes: cfg.udp.maxDatagramBytes,
+        receiveBufferBytes: cfg.udp.receiveBufferBytes,
+      })
+    : new TcpTransport({ bind, peers });
+}
+
+export interface NodeHandle {
+  readonly driver: NodeDriver;
+  /** Sends with the node's checks (payload size) — throws SteadfastError on misuse. */
+  send(cmd: ChannelSend): void;
+  close(): Promise<void>;
+}
+
+/** Starts node `id` of `cfg` in this process. */
+export async function startNode(
+  cfg: ClusterConfig,
+  id: NodeId,
+  hooks: {
+    onDeliver?: (d: ChannelDeliver) => void;
+    onFatal?: (err: unknown) => void;
+    seed?: number;
+  } = {},
+): Promise<NodeHandle> {
+  const ids = Object.keys(cfg.nodes);
+  if (!ids.includes(id)) {
+    throw new SteadfastError(
+      'unknown-peer',
+      `--id ${id}: not one of the config's nodes (${ids.join(', ')})`,
+    );
+  }
+  const transport = makeTransport(cfg, id);
+  const storage = new Storage({
+    path: join(cfg.dataDir, id, 'state.db'),
+    synchronous: cfg.synchronous,
+    appliedLog: cfg.appliedLog,
+  });
+  // The transport must be bound before the window can be sized from its socket buffer, and the
+  // stack is built in Driver.start: build the stack lazily from a started transport.
+  const effect = effectByName(cfg.stack.effect);
+  let stackOptions: Partial<ReliableOptions> | undefined;
+  const guarantee: Guarantee = cfg.stack.guarantee;
+  const base = channel({ guarantee });
+  const stack = {
+    name: guarantee,
+    isMessage: (v: unknown): v is ReliableMsg => base.isMessage(v),
+    create: (ctx: Parameters<typeof base.create>[0]) => {
+      stackOptions ??= linkOptions(cfg, transport, ids.length - 1);
+      return channel({
+        guarantee,
+        ...stackOptions,
+        ...(effect === undefined ? {} : { effect }),
+      }).create(ctx);
+    },
+  };
+  const driver: NodeDriver = new Driver({
+    id,
+    nodes: ids,
+    stack,
+    transport,
+    storage,
+    frame: frameOptions(cfg),
+    trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
+    ...(hooks.seed === undefined ? {} : { seed: hooks.seed }),
+    ...(hooks.onDeliver === undefined ? {} : { onDeliver: hooks.onDeliver }),
+    ...(hooks.onFatal === undefined ? {} : { onFatal: hooks.onFatal }),
+  });
+  await driver.start();
+  const payloadMax = transport.maxFrameBytes - ENVELOPE_BYTES;
+  return {
+    driver,
+    send(cmd: ChannelSend): void {
+      const size = encodePayload(cmd.payload).length;
+      if (size > payloadMax) {
+        throw new SteadfastError(
+          'frame-too-large',
+          `payload of ${size} bytes: at most ${payloadMax} fit one ${cfg.transport} frame ` +
+            (cfg.transport === 'udp'
+              ? '(raise udp.maxDatagramBytes on loopback/jumbo networks)'
+              : ''),
+        );
+      }
+      driver.command(cmd);
+    },
+    close: () => driver.close(),
+  };
+}
+
+// ------------------------------------------------------------------------- the node process
+
+interface Workload {
+  to: NodeId;
+  next: number;
+  end: number;
+  maxQueued: number;
+  pad: Uint8Array | undefined;
+  plain: boolean;
+  stamp: boolean;
+}
+
+const RESERVOIR_MAX = 100_000;
+
+/** A bounded uniform sample of latencies (Vitter's Algorithm R). */
+class LatencySample {
+  private readonly xs = new Float64Array(RESERVOIR_MAX);
+  count = 0;
+
+  add(ms: number): void {
+    const n = this.count++;
+    if (n < RESERVOIR_MAX) this.xs[n] = ms;
+    else {
+      const j = Math.floor(Math.random() * (n + 1));
+      if (j < RESERVOIR_MAX) this.xs[j] = ms;
+    }
+  }
+
+  summary(): { count: number; p50: number; p99: number } {
+    const k = Math.min(this.count, RESERVOIR_MAX);
+    if (k === 0) return { count: 0, p50: 0, p99: 0 };
+    const s = this.xs.slice(0, k).sort();
+    const at = (q: number) => s[Math.min(k - 1, Math.floor(q * k))] ?? 0;
+    return { count: this.count, p50: at(0.5), p99: at(0.99) };
+  }
+}
+
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+/**
+ * Runs node `id` as this process's whole job, speaking JSON Lines on stdin/stdout (see the module
+ * header). Resolves with the exit code once the node has stopped.
+ */
+export async function runNodeProcess(
+  cfg: ClusterConfig,
+  id: NodeId,
+  opts: { deliveries: boolean; write: (line: string) => void },
+): Promise<number> {
+  const out = (obj: unknown) => {
+    opts.write(JSON.stringify(obj) + '\n');
+  };
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((r) => (resolveExit = r));
+  let latency = new LatencySample();
+  const node = await startNode(cfg, id, {
+    onDeliver: (d: ChannelDeliver) => {
+      const p = d.payload;
+      if (typeof p === 'object' && p !== null) {
+        const ts = (p as { ts?: unknown }).ts;
+        if (typeof ts === 'number') latency.add(wallNow() - ts);
+      }
+      if (opts.deliveries) out(d);
+    },
+    onFatal: (err) => {
+      out({
+        type: 'error',
+        code: 'fatal',
+        message: err instanceof Error ? err.stack : String(err),
+      });
+      resolveExit(70);
+    },
+  });
+  out({ type: 'ready', id, incarnation: node.driver.incarnation, pid: process.pid });
+
+  const workloads: Workload[] = [];
+  let pumping = false;
+  const pump = () => {
+    pumping = false;
+    const waiting = node.driver.protocol?.stats().waiting ?? 0;
+    // At most 1000 per tick: a top-up is one group commit; keep it short.
+    let budget = Math.min(1000, Math.max(0, (workloads[0]?.maxQueued ?? 0) - waiting));
+    while (budget > 0 && workloads.length > 0) {
+      const w = workloads[0];
+      if (w === undefined) break;
+      if (w.next >= w.end) {
+        workloads.shift();
+        out({ type: 'workload-done', to: w.to, sent: w.end });
+        continue;
+      }
+      const i = w.next;
+      const body: { i: number; ts?: number; pad?: Uint8Array } = { i };
+      if (w.stamp) body.ts = wallNow();
+      if (w.pad !== undefined) body.pad = w.pad;
+      const payload = w.plain ? i : body;
+      try {
+        node.send({ type: 'send', to: w.to, payload });
+      } catch (err) {
+        if (err instanceof SteadfastError && err.code === 'buffer-full') break;
+        out({
+          type: 'error',
+          code: err instanceof SteadfastError ? err.code : 'error',
+          message: String(err),
+        });
+        workloads.shift();
+        continue;
+      }
+      w.next++;
+      budget--;
+    }
+    if (workloads.length > 0) schedulePump();
+  };
+  const schedulePump = () => {
+    if (pumping) return;
+    pumping = true;
+    // Let the turn's acks in before topping up the queue again.
+    setTimeout(pump, 1);
+  };
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await node.close();
+    resolveExit(code);
+  };
+
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  rl.on('line', (line) => {
+    if (line.trim() === '') return;
+    let cmd: Record<string, unknown> | undefined;
+    try {
+      cmd = asRecord(JSON.parse(line));
+    } catch {
+      cmd = undefined;
+    }
+    if (cmd === undefined) {
+      out({
+        type: 'error',
+        code: 'bad-argument',
+        message: `not a JSON object: ${line.slice(0, 80)}`,
+      });
+      return;
+    }
+    try {
+      switch (cmd.type) {
+        case 'send':
+          node.send(cmd as unknown as ChannelSend);
+          break;
+        case 'workload': {
+          const to = cmd.to;
+          const count = cmd.count;
+          if (typeof to !== 'string' || typeof count !== 'number' || !Number.isInteger(count)) {
+            throw new SteadfastError(
+              'bad-argument',
+              'workload needs "to" (string) and "count" (integer)',
+            );
+          }
+          const start = typeof cmd.start === 'number' ? cmd.start : 0;
+          const padBytes = typeof cmd.padBytes === 'number' ? cmd.padBytes : 0;
+          workloads.push({
+            to,
+            next: start,
+            end: start + count,
+            maxQueued: typeof cmd.maxQueued === 'number' ? cmd.maxQueued : 2000,
+            pad: padBytes > 0 ? new Uint8Array(padBytes).fill(0x61) : undefined,
+            plain: cmd.plain === true,
+            stamp: cmd.stamp === true,
+          });
+          schedulePump();
+          break;
+        }
+        case 'stats':
+          out({ type: 'stats', id, ...node.driver.stats(), latency: latency.summary() });
+          break;
+        case 'latency':
+          latency = new LatencySample();
+          break;
+        case 'stop':
+          void stop(0);
+          break;
+        default:
+          throw new SteadfastError(
+            'unknown-command',
+            `unknown command type ${JSON.stringify(cmd.type)}`,
+          );
+      }
+    } catch (err) {
+      out({
+        type: 'error',
+        code: err instanceof SteadfastError ? err.code : 'error',
+        message: err instanceof Error ? err.message : String(err),
+      });
+    }
+  });
+  rl.on('close', () => {
+    // stdin closed (the supervisor went away): keep running until told or signalled, unless
+    // nothing is left to do — a node without a supervisor is still a node.
+  });
+  const onSignal = () => {
+    void stop(0);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const code = await exited;
+  rl.close();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  return code;
+}

@@ -1,0 +1,207 @@
+/**
+ * Supervising a node running as a child process (src/runtime/node-main.ts): start it and wait
+ * until it is ready, talk JSON Lines to it, kill it with SIGKILL, pause it with SIGSTOP, stop it.
+ * Used by `steadfast cluster`, the real-fault tests and the benchmark.
+ *
+ * Guarantees: `start` resolves once the node printed `ready` (it has recovered its durable state
+ * and bound its port) or rejects with its stderr if it exits first or takes longer than
+ * `readyTimeoutMs`. Writing to a node that has died is ignored (its commands are lost, as a
+ * command to a crashed process is). `kill9` resolves once the process has exited. With
+ * `netns`, the node runs inside that network namespace (`ip netns exec`, which execs node, so
+ * the pid is the node's own and signals reach it).
+ * Assumes: Node 20 and the project's node_modules (tsx) next to this file.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const NODE_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+export interface NodeProcessOptions {
+  readonly id: string;
+  readonly configPath: string;
+  /** Print every delivery on stdout (default false: big runs). */
+  readonly deliveries?: boolean;
+  /** Run inside this network namespace. */
+  readonly netns?: string;
+  readonly readyTimeoutMs?: number;
+  /** Extra flags for node itself (e.g. --cpu-prof), before the script. */
+  readonly nodeArgs?: readonly string[];
+  /** Every JSON line the node prints. */
+  readonly onLine?: (obj: Record<string, unknown>) => void;
+}
+
+export class NodeProcess {
+  readonly id: string;
+  private readonly opts: NodeProcessOptions;
+  private child: ChildProcess | undefined;
+  private exitPromise: Promise<number | null> | undefined;
+  private readonly waiters: {
+    pred: (o: Record<string, unknown>) => boolean;
+    resolve: (o: Record<string, unknown>) => void;
+  }[] = [];
+  private stderr = '';
+  /** Times this process was started. */
+  starts = 0;
+
+  constructor(opts: NodeProcessOptions) {
+    this.id = opts.id;
+    this.opts = opts;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  async start(): Promise<Record<string, unknown>> {
+    if (this.running) throw new Error(`node ${this.id} is already running`);
+    const args = [
+      ...(this.opts.nodeArgs ?? []),
+      '--import',
+      TSX,
+      NODE_MAIN,
+      '--id',
+      this.id,
+      '--config',
+      this.opts.configPath,
+    ];
+    if (this.opts.deliveries !== true) args.push('--no-deliveries');
+    const [cmd, argv] =
+      this.opts.netns === undefined
+        ? [process.execPath, args]
+        : ['ip', ['netns', 'exec', this.opts.netns, process.execPath, ...args]];
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.starts++;
+    this.stderr = '';
+    child.stdin.on('error', () => {
+      // EPIPE after the node died: the command is lost, like any command to a dead process.
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (this.stderr.length < 64 * 1024) this.stderr += d.toString();
+    });
+    const rl = createInterface({ input: child.stdout });
+    rl.on('line', (line) => {
+      let obj: Record<string, unknown>;
+      try {
+        obj = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      this.opts.onLine?.(obj);
+      for (let i = 0; i < this.waiters.length; i++) {
+        const w = this.waiters[i];
+        if (w !== undefined && w.pred(obj)) {
+          this.waiters.splice(i, 1);
+          w.resolve(obj);
+          break;
+        }
+      }
+    });
+    this.exitPromise = new Promise((resolve) => {
+      child.once('exit', (code) => {
+        resolve(code);
+      });
+    });
+    const exited = this.exitPromise.then((code) => {
+      throw new Error(
+        `node ${this.id} exited (code ${String(code)}) before ready:\n${this.stderr}`,
+      );
+    });
+    const timeoutMs = this.opts.readyTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`node ${this.id} not ready after ${timeoutMs} ms:\n${this.stderr}`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.next((o) => o.type === 'ready'), exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+      exited.catch(() => undefined);
+    }
+  }
+
+  /** The next line the node prints that satisfies `pred`. */
+  next(pred: (o: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => {
+      this.waiters.push({ pred, resolve });
+    });
+  }
+
+  /** Writes one command line (ignored if the node is not running). */
+  send(obj: unknown): void {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    child.stdin?.write(JSON.stringify(obj) + '\n');
+  }
+
+  /** Asks for stats; undefined if the node does not answer within `timeoutMs`. */
+  async stats(timeoutMs = 2000): Promise<Record<string, unknown> | undefined> {
+    if (!this.running) return undefined;
+    const p = this.next((o) => o.type === 'stats');
+    this.send({ type: 'stats' });
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<undefined>((r) => {
+      timer = setTimeout(() => {
+        r(undefined);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([p, t]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL; resolves when the process is gone. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    child.kill('SIGKILL');
+    await this.exitPromise;
+  }
+
+  pause(): void {
+    if (this.running) this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running) this.child?.kill('SIGCONT');
+  }
+
+  /** Asks the node to stop; SIGKILL after `timeoutMs`. Resolves with the exit code. */
+  async stop(timeoutMs = 5000): Promise<number | null> {
+    const child = this.child;
+    if (child === undefined) return null;
+    if (!this.running) return this.exitPromise ?? null;
+    child.kill('SIGCONT'); // in case it is paused
+    this.send({ type: 'stop' });
+    let timer: NodeJS.Timeout | undefined;
+    const killed = new Promise<null>((resolve) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exitPromise ?? Promise.resolve(null), killed]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whatever the node wrote to stderr in its current incarnation (bounded). */
+  errors(): string {
+    return this.stderr;
+  }
+}

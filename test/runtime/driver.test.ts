@@ -1,0 +1,177 @@
+// The runtime driver's output-order contract with group commit: outputs before a turn's first
+// persist may go out before the commit, everything after it only once the batch is durable;
+// a crash loses what was not committed and carries out nothing queued; timers fire in order.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { NodeId } from '../../src/core/ids.ts';
+import {
+  OutputQueue,
+  type DurableState,
+  type Protocol,
+  type StackSpec,
+} from '../../src/core/protocol.ts';
+import { addMs, type Instant } from '../../src/core/time.ts';
+import { Driver } from '../../src/runtime/driver.ts';
+import { Storage, type AppliedRow } from '../../src/runtime/storage.ts';
+import type { FrameHandler, Transport } from '../../src/runtime/transport.ts';
+
+type Cmd = { op: 'script' } | { op: 'timer'; name: string; inMs: number };
+
+/** A protocol that, on command, emits send A, persist k, send B, deliver; and arms timers. */
+class Scripted extends OutputQueue<string, string> implements Protocol<string, Cmd, string> {
+  started: DurableState | undefined;
+  fired: string[] = [];
+  handleStart(_now: Instant, durable: DurableState): void {
+    this.started = durable;
+  }
+  handleMessage(): void {
+    // no messages
+  }
+  handleTimer(_now: Instant, name: string): void {
+    this.fired.push(name);
+  }
+  handleCommand(now: Instant, cmd: Cmd): void {
+    if (cmd.op === 'timer') {
+      this.setTimer(cmd.name, addMs(now, cmd.inMs));
+      return;
+    }
+    this.send('b', 'A');
+    this.persist([{ key: 'k', value: 1 }]);
+    this.send('b', 'B');
+    this.deliver('done');
+  }
+  stats(): Record<string, number> {
+    return {};
+  }
+}
+
+class Log {
+  readonly events: string[] = [];
+}
+
+class RecordingTransport implements Transport {
+  readonly kind = 'fake';
+  readonly maxFrameBytes = 65536;
+  constructor(private readonly log: Log) {}
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+  send(_to: NodeId, frame: Uint8Array): void {
+    this.log.events.push(`send ${String.fromCharCode(frame[frame.length - 5] ?? 0)}`);
+  }
+  onFrame(_h: FrameHandler): void {
+    // never receives
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  stats(): Record<string, number> {
+    return {};
+  }
+  receiveBufferBytes(): number | undefined {
+    return undefined;
+  }
+}
+
+class RecordingStorage extends Storage {
+  constructor(
+    path: string,
+    private readonly log: Log,
+  ) {
+    super({ path });
+  }
+  override commit(
+    writes: ReadonlyMap<string, unknown>,
+    applied: readonly AppliedRow[],
+    events: readonly string[],
+    meta: ReadonlyMap<string, string>,
+  ): void {
+    super.commit(writes, applied, events, meta);
+    if (writes.size > 0) this.log.events.push(`commit ${[...writes.keys()].join(',')}`);
+  }
+}
+
+function setup(dir: string, log: Log) {
+  let proto: Scripted | undefined;
+  const stack: StackSpec<string, Cmd, string> = {
+    name: 'scripted',
+    create: () => (proto = new Scripted()),
+    isMessage: (v: unknown): v is string => typeof v === 'string',
+  };
+  const driver = new Driver<string, Cmd, string>({
+    id: 'a',
+    nodes: ['a', 'b'],
+    stack,
+    transport: new RecordingTransport(log),
+    storage: new RecordingStorage(join(dir, 'a.db'), log),
+    seed: 1,
+    onDeliver: (d) => log.events.push(`deliver ${d}`),
+  });
+  return { driver, proto: () => proto };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('driver: sends before the first persist go out early; everything after waits for the commit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
+  try {
+    const log = new Log();
+    const { driver } = setup(dir, log);
+    await driver.start();
+    log.events.length = 0;
+    driver.command({ op: 'script' });
+    assert.deepEqual(log.events, [], 'nothing is carried out inside the input');
+    await turn();
+    assert.deepEqual(log.events, ['send A', 'commit k', 'send B', 'deliver done']);
+    await driver.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('driver: a crash loses the uncommitted batch and every queued output; restart recovers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
+  try {
+    const log = new Log();
+    const first = setup(dir, log);
+    await first.driver.start();
+    first.driver.command({ op: 'script' });
+    await first.driver.crash(); // before the end of the turn
+    await turn();
+    assert.ok(!log.events.some((e) => e.startsWith('send') || e.startsWith('deliver')));
+    const second = setup(dir, log);
+    await second.driver.start();
+    assert.equal(second.proto()?.started?.has('k'), false, 'the write was never committed');
+    assert.equal(second.driver.incarnation, 1);
+    second.driver.command({ op: 'script' });
+    await turn();
+    await second.driver.close();
+    const third = setup(dir, log);
+    await third.driver.start();
+    assert.equal(third.proto()?.started?.get('k'), 1, 'a committed write survives');
+    await third.driver.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('driver: timers fire in deadline order; re-arming replaces', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
+  try {
+    const log = new Log();
+    const { driver, proto } = setup(dir, log);
+    await driver.start();
+    driver.command({ op: 'timer', name: 'late', inMs: 40 });
+    driver.command({ op: 'timer', name: 'early', inMs: 5 });
+    driver.command({ op: 'timer', name: 'moved', inMs: 1 });
+    driver.command({ op: 'timer', name: 'moved', inMs: 20 }); // replaces the 1 ms arming
+    await new Promise((r) => setTimeout(r, 80));
+    assert.deepEqual(proto()?.fired, ['early', 'moved', 'late']);
+    await driver.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
