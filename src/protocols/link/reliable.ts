@@ -815,6 +815,7 @@ export class ReliableEndpoint
     if (msg.mode === 'alo') {
       // At-least-once delivers every copy: duplicates are visible to the application.
       if (!seen) this.mark(peer, msg.seq);
+      else peer.ackDup = true; // D-SACK: the sender learns its retransmission was spurious
       this.applyAndDeliver(peer, msg, []);
       this.owe(now, peer);
       return;
