@@ -5,7 +5,7 @@
  * branded number so that a duration (a plain `number` ending in `Ms`) cannot be passed where a
  * point in time is expected by accident.
  * Assumes: the driver supplies `now` on every input; the core never reads a clock. In the
- * simulator the clock is virtual (starts at 0); in the runtime it is `performance.now()`-based.
+ * simulator the clock is virtual (starts at 0); in the runtime it is the host's monotonic clock.
  */
 
 declare const instantBrand: unique symbol;
