@@ -13,9 +13,10 @@
  */
 
 import type { NodeId } from '../../core/ids.ts';
-import type { NodeContext } from '../../core/protocol.ts';
+import type { NodeContext, StackSpec } from '../../core/protocol.ts';
+import { SeqSet } from '../../core/seqset.ts';
 import { OverReliableLink } from '../link/layer.ts';
-import type { ReliableOptions } from '../link/reliable.ts';
+import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/reliable.ts';
 
 export interface BroadcastCommand {
   readonly type: 'broadcast';
@@ -45,4 +46,46 @@ export abstract class OverPerfectLinks<C, D> extends OverReliableLink<C, D> {
   constructor(ctx: NodeContext, linkOpts: Partial<ReliableOptions> = {}) {
     super(ctx, { ...linkOpts, defaultMode: 'pl' }, 'pl');
   }
+}
+
+/** A broadcast message that names its origin `o` and the origin's broadcast number `n`. */
+export interface OriginMsg<K extends string> {
+  readonly k: K;
+  readonly o: NodeId;
+  readonly n: number;
+  readonly payload: unknown;
+}
+
+/** True for `{ k, o, n, payload }` with the expected kind and an origin among `nodes`. */
+export function isOriginMsg<K extends string>(
+  v: unknown,
+  k: K,
+  nodes: readonly NodeId[],
+): v is OriginMsg<K> {
+  return (
+    isObject(v) &&
+    v.k === k &&
+    typeof v.o === 'string' &&
+    nodes.includes(v.o) &&
+    isCount(v.n) &&
+    'payload' in v
+  );
+}
+
+/** The per-origin set of broadcast numbers in `sets`, created (bounded by `windowMax`) on first use. */
+export function seqSetOf(sets: Map<NodeId, SeqSet>, origin: NodeId, windowMax: number): SeqSet {
+  let s = sets.get(origin);
+  if (s === undefined) {
+    s = new SeqSet(windowMax);
+    sets.set(origin, s);
+  }
+  return s;
+}
+
+/** The stack of a broadcast over perfect links: its messages are the reliable engine's. */
+export function broadcastStack<C, D>(
+  name: string,
+  create: (ctx: NodeContext) => OverReliableLink<C, D>,
+): StackSpec<ReliableMsg, C, D> {
+  return { name, create, isMessage: isReliableMsg };
 }

@@ -8,13 +8,14 @@
  * deliver m and others never do (the course's first case).
  */
 
-import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/reliable.ts';
+import type { ReliableOptions } from '../link/reliable.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { NodeContext, StackSpec } from '../../core/protocol.ts';
+import type { NodeContext } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
 import {
   isCount,
   isObject,
+  broadcastStack,
   OverPerfectLinks,
   type BroadcastCommand,
   type BroadcastDeliver,
@@ -54,12 +55,6 @@ export class BestEffortBroadcast extends OverPerfectLinks<BroadcastCommand, Broa
   }
 }
 
-export function bestEffortBroadcast(
-  linkOpts: Partial<ReliableOptions> = {},
-): StackSpec<ReliableMsg, BroadcastCommand, BroadcastDeliver> {
-  return {
-    name: 'beb',
-    create: (ctx) => new BestEffortBroadcast(ctx, linkOpts),
-    isMessage: isReliableMsg,
-  };
+export function bestEffortBroadcast(linkOpts: Partial<ReliableOptions> = {}) {
+  return broadcastStack('beb', (ctx) => new BestEffortBroadcast(ctx, linkOpts));
 }

@@ -53,13 +53,14 @@
 import { SteadfastError, assert } from '../../core/errors.ts';
 import type { NodeId } from '../../core/ids.ts';
 import { PAYLOAD_MAX_DEPTH } from '../../core/payload.ts';
-import type { NodeContext, StackSpec } from '../../core/protocol.ts';
+import type { NodeContext } from '../../core/protocol.ts';
 import { SeqSet } from '../../core/seqset.ts';
 import type { Instant } from '../../core/time.ts';
-import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/reliable.ts';
+import type { ReliableOptions } from '../link/reliable.ts';
 import {
   isCount,
   isObject,
+  broadcastStack,
   OverPerfectLinks,
   type BroadcastCommand,
   type BroadcastDeliver,
@@ -391,12 +392,6 @@ function tally(counts: Map<string, number>, key: string): number {
   return c;
 }
 
-export function brachaBroadcast(
-  opts: BrachaOptions = {},
-): StackSpec<ReliableMsg, BroadcastCommand, BroadcastDeliver> {
-  return {
-    name: 'bracha',
-    create: (ctx) => new BrachaBroadcast(ctx, opts),
-    isMessage: isReliableMsg,
-  };
+export function brachaBroadcast(opts: BrachaOptions = {}) {
+  return broadcastStack('bracha', (ctx) => new BrachaBroadcast(ctx, opts));
 }

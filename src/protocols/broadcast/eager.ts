@@ -22,25 +22,23 @@
  * the message: documented, never silent).
  */
 
-import { SeqSet } from '../../core/seqset.ts';
+import type { SeqSet } from '../../core/seqset.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { NodeContext, StackSpec } from '../../core/protocol.ts';
+import type { NodeContext } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
-import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/reliable.ts';
+import type { ReliableOptions } from '../link/reliable.ts';
 import {
-  isCount,
+  broadcastStack,
   isObject,
+  isOriginMsg,
   OverPerfectLinks,
+  seqSetOf,
   type BroadcastCommand,
   type BroadcastDeliver,
+  type OriginMsg,
 } from './base.ts';
 
-export interface RbMsg {
-  readonly k: 'rb';
-  readonly o: NodeId;
-  readonly n: number;
-  readonly payload: unknown;
-}
+export type RbMsg = OriginMsg<'rb'>;
 
 export interface RbOptions extends Partial<ReliableOptions> {
   /** Most out-of-order broadcast numbers remembered per origin. */
@@ -70,29 +68,16 @@ export class EagerReliableBroadcast extends OverPerfectLinks<BroadcastCommand, B
   }
 
   protected onLinkDeliver(from: NodeId, payload: unknown): void {
-    if (
-      !isObject(payload) ||
-      payload.k !== 'rb' ||
-      typeof payload.o !== 'string' ||
-      !isCount(payload.n)
-    ) {
+    if (!isOriginMsg(payload, 'rb', this.ctx.nodes)) {
       this.malformed++;
       return;
     }
-    if (!this.ctx.nodes.includes(payload.o) || !('payload' in payload)) {
-      this.malformed++;
-      return;
-    }
-    this.onRb(from, payload as unknown as RbMsg);
+    this.onRb(from, payload);
   }
 
   /** First receipt: deliver, then relay to everyone else (Alg. 3.2's order). */
   private onRb(from: NodeId, m: RbMsg): void {
-    let seen = this.delivered.get(m.o);
-    if (seen === undefined) {
-      seen = new SeqSet(this.windowMax);
-      this.delivered.set(m.o, seen);
-    }
+    const seen = seqSetOf(this.delivered, m.o, this.windowMax);
     const added = seen.add(m.n);
     if (added === 'present') return;
     if (added === 'overflow') {
@@ -222,16 +207,9 @@ export class CausalBroadcast extends EagerReliableBroadcast {
   }
 }
 
-function spec(
-  name: string,
-  make: (ctx: NodeContext) => EagerReliableBroadcast,
-): StackSpec<ReliableMsg, BroadcastCommand, BroadcastDeliver> {
-  return { name, create: make, isMessage: isReliableMsg };
-}
-
 export const eagerReliableBroadcast = (opts: RbOptions = {}) =>
-  spec('eager-rb', (ctx) => new EagerReliableBroadcast(ctx, opts));
+  broadcastStack('eager-rb', (ctx) => new EagerReliableBroadcast(ctx, opts));
 export const fifoReliableBroadcast = (opts: RbOptions = {}) =>
-  spec('fifo-rb', (ctx) => new FifoReliableBroadcast(ctx, opts));
+  broadcastStack('fifo-rb', (ctx) => new FifoReliableBroadcast(ctx, opts));
 export const causalBroadcast = (opts: RbOptions = {}) =>
-  spec('causal', (ctx) => new CausalBroadcast(ctx, opts));
+  broadcastStack('causal', (ctx) => new CausalBroadcast(ctx, opts));

@@ -12,26 +12,22 @@
  * Liveness needs a majority of correct processes: with N ≤ 2f it can block (safe, not live).
  */
 
-import { SeqSet } from '../../core/seqset.ts';
+import type { SeqSet } from '../../core/seqset.ts';
 import type { NodeId } from '../../core/ids.ts';
-import type { NodeContext, StackSpec } from '../../core/protocol.ts';
+import type { NodeContext } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
-import { isReliableMsg, type ReliableMsg } from '../link/reliable.ts';
 import {
-  isCount,
-  isObject,
+  broadcastStack,
+  isOriginMsg,
   OverPerfectLinks,
+  seqSetOf,
   type BroadcastCommand,
   type BroadcastDeliver,
+  type OriginMsg,
 } from './base.ts';
 import type { RbOptions } from './eager.ts';
 
-interface UrbMsg {
-  readonly k: 'urb';
-  readonly o: NodeId;
-  readonly n: number;
-  readonly payload: unknown;
-}
+type UrbMsg = OriginMsg<'urb'>;
 
 export interface UrbOptions extends RbOptions {
   /** Most messages seen but not yet delivered (each holds an ack set). */
@@ -63,26 +59,15 @@ export class MajorityAckUniformBroadcast extends OverPerfectLinks<
   }
 
   protected onLinkDeliver(from: NodeId, payload: unknown): void {
-    if (
-      !isObject(payload) ||
-      payload.k !== 'urb' ||
-      typeof payload.o !== 'string' ||
-      !this.ctx.nodes.includes(payload.o) ||
-      !isCount(payload.n) ||
-      !('payload' in payload)
-    ) {
+    if (!isOriginMsg(payload, 'urb', this.ctx.nodes)) {
       this.malformed++;
       return;
     }
-    this.onUrb(from, payload as unknown as UrbMsg);
+    this.onUrb(from, payload);
   }
 
   private onUrb(from: NodeId, m: UrbMsg): void {
-    let seen = this.seen.get(m.o);
-    if (seen === undefined) {
-      seen = new SeqSet(this.windowMax);
-      this.seen.set(m.o, seen);
-    }
+    const seen = seqSetOf(this.seen, m.o, this.windowMax);
     const key = `${m.o}/${m.n}`;
     let entry = this.pending.get(key);
     if (entry === undefined) {
@@ -108,12 +93,6 @@ export class MajorityAckUniformBroadcast extends OverPerfectLinks<
   }
 }
 
-export function uniformReliableBroadcast(
-  opts: UrbOptions = {},
-): StackSpec<ReliableMsg, BroadcastCommand, BroadcastDeliver> {
-  return {
-    name: 'urb',
-    create: (ctx) => new MajorityAckUniformBroadcast(ctx, opts),
-    isMessage: isReliableMsg,
-  };
+export function uniformReliableBroadcast(opts: UrbOptions = {}) {
+  return broadcastStack('urb', (ctx) => new MajorityAckUniformBroadcast(ctx, opts));
 }
