@@ -12,6 +12,7 @@
  * Assumes: chromium is installed (apt-get install chromium); run from anywhere in the repo.
  */
 
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/viz/chromium.ts';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,17 +22,6 @@ import { firstViolation, highlightOf, renderMatrixReport } from '../src/viz/html
 import { renderSvg } from '../src/viz/svg.ts';
 import { faultyRun, smallMatrix } from '../test/viz/scenarios.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const MAX_BYTES = 300 * 1024;
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,7 +38,7 @@ async function main(): Promise<void> {
   const ctx = await chromium.launchPersistentContext(join(work, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 1400 },
     deviceScaleFactor: 1,
   });

@@ -3,6 +3,7 @@
  * downloaded browser). Skips, saying why, when /usr/bin/chromium is missing.
  */
 
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,19 +15,7 @@ import { buildModel } from '../../src/viz/model.ts';
 import { renderMatrixReport } from '../../src/viz/html.ts';
 import { smallMatrix } from './scenarios.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('artifacts', 'viz');
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 test(
   'browser: click a non-masking cell, see its counterexample with the violation',
