@@ -151,14 +151,27 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
 
     // The faults, at random moments of the workload.
     const faultRuns: Promise<void>[] = [];
-    const pick = () => ids[Math.floor(Math.random() * ids.length)] ?? 'n1';
+    // A fault takes a node that is up and not already under another fault, waiting for one if
+    // every node is busy, so each requested fault really happens (a pause that landed on a node
+    // killed a moment before used to be skipped silently).
+    const underFault = new Set<string>();
+    const pick = async (): Promise<{ id: string; p: NodeProcess }> => {
+      for (;;) {
+        const free = ids.filter((id) => !underFault.has(id) && procs.get(id)?.running === true);
+        const id = free[Math.floor(Math.random() * free.length)];
+        const p = id === undefined ? undefined : procs.get(id);
+        if (id !== undefined && p !== undefined) {
+          underFault.add(id);
+          return { id, p };
+        }
+        await sleep(20);
+      }
+    };
     for (let k = 0; k < opts.kills; k++) {
       faultRuns.push(
         (async () => {
           await sleep(Math.random() * spreadMs);
-          const id = pick();
-          const p = procs.get(id);
-          if (p === undefined || !p.running) return;
+          const { id, p } = await pick();
           await p.kill9();
           supervisor.push({ t: now(), type: 'crash', node: id, lostOutputs: 0 });
           const down = 100 + Math.random() * 500;
@@ -168,6 +181,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
           supervisor.push({ t: now(), type: 'recover', node: id });
           await p.start();
           log(`${id} restarted`);
+          underFault.delete(id);
         })(),
       );
     }
@@ -175,9 +189,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       faultRuns.push(
         (async () => {
           await sleep(Math.random() * spreadMs);
-          const id = pick();
-          const p = procs.get(id);
-          if (p === undefined || !p.running) return;
+          const { id, p } = await pick();
           const ms = 200 + Math.random() * 800;
           p.pause();
           supervisor.push({
@@ -189,6 +201,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
           log(`SIGSTOP ${id}`);
           await sleep(ms);
           p.resume();
+          underFault.delete(id);
           supervisor.push({ t: now(), type: 'note', text: `SIGCONT ${id}` });
         })(),
       );
