@@ -9,6 +9,7 @@
  *     "auth": { "secretHex": "<64+ hex digits>" },        // optional: HMAC-SHA256 on every frame
  *     "dataDir": "./data",                    // relative to the config file; one subdir per node
  *     "synchronous": "FULL",                  // or "NORMAL" (see storage.ts for the trade-off)
+ *     "commitThread": true,                   // SQLite commits on a thread of their own
  *     "trace": true,                          // record the trace in each node's SQLite
  *     "appliedLog": false,                    // durable log of every application (tests)
  *     "udp": { "maxDatagramBytes": 1200, "receiveBufferBytes": 4194304 },
@@ -78,6 +79,7 @@ export const configSchema = z
     checksum: z.boolean().default(true),
     dataDir: z.string().min(1),
     synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    commitThread: z.boolean().default(true),
     trace: z.boolean().default(false),
     appliedLog: z.boolean().default(false),
     udp: z

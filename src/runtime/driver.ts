@@ -57,7 +57,7 @@ import type { Output, Protocol, StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
 import { instant, type Instant } from '../core/time.ts';
 import { traceReplacer, type DropReason, type TraceEvent } from '../core/trace.ts';
-import { isAppliedKey, type AppliedRow, type Storage } from './storage.ts';
+import { isAppliedKey, type AppliedRow, type DriverStorage } from './storage.ts';
 import type { Transport } from './transport.ts';
 
 export type TraceSink =
@@ -74,8 +74,11 @@ export interface DriverOptions<M, C, D> {
   readonly nodes: readonly NodeId[];
   readonly stack: StackSpec<M, C, D>;
   readonly transport: Transport;
-  /** Durable state; without it state is volatile (crash-stop use only). */
-  readonly storage?: Storage;
+  /**
+   * Durable state; without it state is volatile (crash-stop use only). `Storage` commits on this
+   * thread; `AsyncStorage` on a commit thread of its own (pipelined: see GROUP COMMIT).
+   */
+  readonly storage?: DriverStorage;
   /** Frame options (default: CRC32C on, no HMAC). */
   readonly frame?: FrameOptions;
   /** Seed of the protocol's Rng (default: from crypto.randomInt). */
@@ -87,6 +90,13 @@ export interface DriverOptions<M, C, D> {
   readonly batchWritesMax?: number;
   /** The protocol threw on an input other than a command: the node must stop. */
   readonly onFatal?: (err: unknown) => void;
+}
+
+/** A sealed turn: its outputs (from `from` on still to carry out) and their frames. */
+interface Sealed<M, D> {
+  readonly queue: readonly Output<M, D>[];
+  readonly frames: readonly (Uint8Array | undefined)[];
+  readonly from: number;
 }
 
 interface TimerEntry {
@@ -183,7 +193,17 @@ export class Driver<M, C, D> {
   private firstPersist = -1;
   private events: TraceEvent[] = [];
   private flushScheduled = false;
+  /** The turns whose outputs wait for the commit in flight (AsyncStorage only). */
+  private committing: Sealed<M, D>[] | undefined;
+  private committed: Promise<void> | undefined;
+  /** Turns sealed while a commit was in flight: they wait for the next commit. */
+  private held: Sealed<M, D>[] = [];
+  /** Inside carryOut: an input it causes (onDeliver → command) must not flush re-entrantly. */
+  private carrying = false;
+  /** `close` has begun: inputs are ignored while the pipeline drains. */
+  private closing = false;
   private readonly batchWritesMax: number;
+  private readonly logsApplied: boolean;
   private readonly timers = new Map<string, number>(); // name → generation
   private readonly heap = new TimerHeap();
   private timerGen = 1;
@@ -217,6 +237,7 @@ export class Driver<M, C, D> {
     }
     this.frameOpts = opts.frame ?? { checksum: true };
     this.batchWritesMax = opts.batchWritesMax ?? 1000;
+    this.logsApplied = opts.storage?.logsApplied ?? false;
     this.traceSink = opts.trace ?? { kind: 'none' };
     if (this.traceSink.kind === 'storage' && opts.storage === undefined) {
       throw new SteadfastError('bad-argument', "trace sink 'storage' needs a storage");
@@ -318,10 +339,16 @@ export class Driver<M, C, D> {
   /** Commits what is pending, carries out queued outputs, then stops timers and the transport. */
   async close(): Promise<void> {
     if (this.stopped) return;
-    if (this.running) this.flush();
+    if (this.running) {
+      // From here on the node takes no input (a frame now is as lost as one after the stop), so
+      // the pipeline drains: every sealed turn is committed and carried out.
+      this.closing = true;
+      this.flush();
+      while (this.committed !== undefined && !this.halted()) await this.committed;
+    }
     this.halt();
     await this.opts.transport.close();
-    this.opts.storage?.close();
+    await this.opts.storage?.close();
     if (this.traceFd !== undefined) closeSync(this.traceFd);
     this.traceFd = undefined;
   }
@@ -339,9 +366,12 @@ export class Driver<M, C, D> {
     this.meta = new Map();
     this.firstPersist = -1;
     this.events = [];
+    this.held = [];
+    this.committing = undefined; // a commit in flight may land or not; its outputs never go out
+    this.committed = undefined;
     this.halt();
     await this.opts.transport.close();
-    this.opts.storage?.close();
+    await this.opts.storage?.close();
     if (this.traceFd !== undefined) closeSync(this.traceFd);
     this.traceFd = undefined;
   }
@@ -371,7 +401,7 @@ export class Driver<M, C, D> {
 
   private liveProto(): Protocol<M, C, D> {
     const p = this.proto;
-    if (!this.running || p === undefined) {
+    if (!this.running || this.closing || p === undefined) {
       throw new SteadfastError('not-running', `node ${this.id} is not running`);
     }
     return p;
@@ -403,7 +433,14 @@ export class Driver<M, C, D> {
    * stalls the node for long (its peers would time out and retransmit spuriously).
    */
   private flushIfLarge(): void {
-    if (this.batch.size + this.applied.length >= this.batchWritesMax && this.running) this.flush();
+    if (
+      this.batch.size + this.applied.length >= this.batchWritesMax &&
+      this.running &&
+      !this.carrying &&
+      this.committing === undefined
+    ) {
+      this.flush();
+    }
   }
 
   private fatal(err: unknown): void {
@@ -421,7 +458,9 @@ export class Driver<M, C, D> {
         const t = this.lastNow;
         for (const w of o.writes) {
           this.batch.set(w.key, w.value);
-          if (isAppliedKey(w.key) && w.value !== null) this.applied.push({ t, value: w.value });
+          if (this.logsApplied && isAppliedKey(w.key) && w.value !== null) {
+            this.applied.push({ t, value: w.value });
+          }
         }
         this.counters.writes += o.writes.length;
         this.record({ t, type: 'persist', node: this.id, writes: o.writes });
@@ -441,51 +480,118 @@ export class Driver<M, C, D> {
   }
 
   /**
-   * End of turn: carry out the outputs that precede the turn's first persist (they need no
-   * commit), commit the batch (and the trace), then carry out the rest, in order. With the
-   * 'storage' trace sink everything waits for the commit, so the durable trace always covers
-   * whatever a peer could have seen.
+   * End of turn. The turn is sealed: its sends are encoded and its outputs recorded in the trace.
+   * Then, with no commit in flight: the outputs before the turn's first persist go out (not with
+   * a storage trace, whose commit must cover them), the batch (and the trace) is committed, and
+   * the rest is carried out in order once the commit is durable — at once with `Storage`, when
+   * the promise settles with `AsyncStorage`. With a commit in flight the whole turn is held: it
+   * follows the earlier persists, so it waits for them and for its own batch, committed next.
    */
   private flush(): void {
-    const storage = this.opts.storage;
-    const sink = this.traceSink;
+    const sealed = this.seal();
+    if (this.committing !== undefined) {
+      this.held.push(sealed);
+      return;
+    }
+    if (!this.needsCommit(sealed.queue.length > 0)) {
+      this.emitTrace();
+      this.carryOut(sealed);
+      return;
+    }
+    const early =
+      this.traceSink.kind === 'storage'
+        ? 0
+        : this.firstPersistOfSeal < 0
+          ? sealed.queue.length
+          : this.firstPersistOfSeal;
+    this.carryOut({ ...sealed, from: 0 }, early);
+    this.commit([{ ...sealed, from: early }]);
+  }
+
+  /** Index of the first persist in the turn just sealed (-1: none). */
+  private firstPersistOfSeal = -1;
+
+  /** Takes the turn's outputs: encodes the sends and records sends and deliveries. */
+  private seal(): Sealed<M, D> {
     const queue = this.queue;
-    const firstPersist = this.firstPersist;
+    this.firstPersistOfSeal = this.firstPersist;
     this.queue = [];
     this.firstPersist = -1;
-    const needsCommit =
-      storage !== undefined &&
+    const frames = this.encode(queue);
+    this.recordOutputs(queue, frames);
+    return { queue, frames, from: 0 };
+  }
+
+  private needsCommit(hasOutputs: boolean): boolean {
+    return (
+      this.opts.storage !== undefined &&
       (this.batch.size > 0 ||
         this.meta.size > 0 ||
-        (sink.kind === 'storage' && (this.events.length > 0 || queue.length > 0)));
-    // Outputs before the first persist go out before the commit (not with a storage trace).
-    let early: number;
-    if (!needsCommit) early = queue.length;
-    else if (sink.kind === 'storage') early = 0;
-    else early = firstPersist < 0 ? queue.length : firstPersist;
-    const frames = this.encode(queue);
-    if (sink.kind === 'storage') {
-      // The committed trace must include the sends and deliveries that become visible.
-      this.recordOutputs(queue, frames, 0, queue.length);
-    } else {
-      this.recordOutputs(queue, frames, 0, early);
-      this.carryOut(queue, frames, 0, early);
+        (this.traceSink.kind === 'storage' && (this.events.length > 0 || hasOutputs)))
+    );
+  }
+
+  /** Commits the batch; `groups` are carried out once it is durable. */
+  private commit(groups: Sealed<M, D>[]): void {
+    const storage = this.opts.storage;
+    if (storage === undefined) return;
+    const meta = this.meta;
+    meta.set(CLOCK_META, String(this.now()));
+    const lines =
+      this.traceSink.kind === 'storage'
+        ? this.events.map((e) => JSON.stringify(e, traceReplacer))
+        : [];
+    let result: void | Promise<void>;
+    try {
+      result = storage.commit(this.batch, this.applied, lines, meta);
+    } catch (err) {
+      this.fatal(err);
+      return;
     }
-    if (needsCommit) {
-      const meta = this.meta;
-      meta.set(CLOCK_META, String(this.now()));
-      const lines =
-        sink.kind === 'storage' ? this.events.map((e) => JSON.stringify(e, traceReplacer)) : [];
-      storage.commit(this.batch, this.applied, lines, meta);
-      this.meta = new Map();
-      this.counters.commits++;
-      if (sink.kind === 'storage') this.events = [];
-    }
+    this.meta = new Map();
     this.batch = new Map();
     this.applied = [];
-    if (sink.kind !== 'storage') this.recordOutputs(queue, frames, early, queue.length);
+    if (this.traceSink.kind === 'storage') this.events = [];
+    this.counters.commits++;
+    if (result === undefined) {
+      this.settle(groups);
+      return;
+    }
+    this.committing = groups;
+    this.committed = result.then(
+      () => {
+        if (this.committing !== groups) return; // crashed meanwhile
+        this.settle(groups);
+        this.committing = undefined;
+        this.committed = undefined;
+        this.next();
+      },
+      (err: unknown) => {
+        if (this.committing !== groups) return;
+        this.committing = undefined;
+        this.committed = undefined;
+        this.fatal(err);
+      },
+    );
+  }
+
+  /** A commit is durable: its turns' outputs go out, in order. */
+  private settle(groups: readonly Sealed<M, D>[]): void {
     this.emitTrace();
-    this.carryOut(queue, frames, sink.kind === 'storage' ? 0 : early, queue.length);
+    for (const g of groups) this.carryOut(g);
+  }
+
+  /** After a pipelined commit: the held turns, committed together (or carried out if no write). */
+  private next(): void {
+    if (!this.running) return;
+    const held = this.held;
+    this.held = [];
+    if (held.length === 0) return;
+    if (!this.needsCommit(held.some((g) => g.queue.length > 0))) {
+      this.settle(held);
+      return;
+    }
+    this.commit(held);
   }
 
   /** The frame of every send in `queue` (undefined where encoding failed), by queue index. */
@@ -509,11 +615,9 @@ export class Driver<M, C, D> {
   private recordOutputs(
     queue: readonly Output<M, D>[],
     frames: readonly (Uint8Array | undefined)[],
-    from: number,
-    to: number,
   ): void {
     if (this.traceSink.kind === 'none') return;
-    for (let i = from; i < to; i++) {
+    for (let i = 0; i < queue.length; i++) {
       const o = queue[i];
       if (o?.kind === 'send') {
         this.record({
@@ -547,8 +651,18 @@ export class Driver<M, C, D> {
     }
   }
 
-  /** Carries out queue[from, to) in order. */
-  private carryOut(
+  /** Carries out the sealed turn's outputs [from, to) in order. */
+  private carryOut(sealed: Sealed<M, D>, to = sealed.queue.length): void {
+    const { queue, frames } = sealed;
+    this.carrying = true;
+    try {
+      this.carryRange(queue, frames, sealed.from, to);
+    } finally {
+      this.carrying = false;
+    }
+  }
+
+  private carryRange(
     queue: readonly Output<M, D>[],
     frames: readonly (Uint8Array | undefined)[],
     from: number,
@@ -632,7 +746,7 @@ export class Driver<M, C, D> {
   }
 
   private fireTimers(): void {
-    if (!this.running) return;
+    if (!this.running || this.closing) return;
     const now = this.now();
     for (let top = this.heap.peek(); top !== undefined && top.at <= now; top = this.heap.peek()) {
       this.heap.pop();
@@ -649,7 +763,7 @@ export class Driver<M, C, D> {
   }
 
   private onFrame(bytes: Uint8Array): void {
-    if (!this.running) return;
+    if (!this.running || this.closing) return;
     this.counters.framesReceived++;
     const now = this.now();
     const id = this.nextReceiveId++;

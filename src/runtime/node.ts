@@ -51,6 +51,7 @@ import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
 import type { ClusterConfig } from './config.ts';
 import { Driver } from './driver.ts';
 import { effectByName } from './effects.ts';
+import { AsyncStorage } from './async-storage.ts';
 import { Storage } from './storage.ts';
 import { TcpTransport } from './tcp.ts';
 import type { Address, Transport } from './transport.ts';
@@ -150,11 +151,15 @@ export async function startNode(
     );
   }
   const transport = makeTransport(cfg, id);
-  const storage = new Storage({
+  const storageOpts = {
     path: join(cfg.dataDir, id, 'state.db'),
     synchronous: cfg.synchronous,
     appliedLog: cfg.appliedLog,
-  });
+  };
+  // Pipelined group commit on a commit thread (async-storage.ts), unless the config says not to.
+  const storage = cfg.commitThread
+    ? await AsyncStorage.open(storageOpts)
+    : new Storage(storageOpts);
   // The transport must be bound before the window can be sized from its socket buffer, and the
   // stack is built in Driver.start: build the stack lazily from a started transport.
   const effect = effectByName(cfg.stack.effect);

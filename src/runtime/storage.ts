@@ -14,6 +14,15 @@
  * - Within one batch, later writes of a key replace earlier ones (group commit coalesces them:
  *   a receiver's `rx/<peer>` watermark written for 500 messages in one batch is one row write).
  *
+ * LAYOUT: a log and a table. A commit appends ONE row to `log`: every write of the batch, encoded
+ * together (`[key, value-or-null]` pairs). The `kv` table holds the state as of the last
+ * compaction; once the log holds `compactBytes` (default 8 MiB), one transaction applies the
+ * log's NET writes to `kv` and empties the log. A send-buffer entry written and deleted between
+ * two compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB
+ * value costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about
+ * 10 µs of CPU per message); appended together, a batch is one row, written sequentially. `load`
+ * reads `kv` and replays the log, so a restart sees exactly the committed batches.
+ *
  * Durability trade-off (`synchronous`): WAL mode always. `FULL` (the default) fsyncs the WAL at
  * every commit: a committed batch survives a power loss or kernel crash. `NORMAL` fsyncs only at
  * checkpoints: a committed batch survives a process crash (SIGKILL) — the WAL write() has
@@ -42,6 +51,8 @@ export interface StorageOptions {
   readonly path: string;
   /** Default 'FULL'; see the module header for the trade-off. */
   readonly synchronous?: Synchronous;
+  /** Log size (bytes of encoded writes) that triggers a compaction (default 8 MiB). */
+  readonly compactBytes?: number;
   /**
    * Also append every write whose key is `applied` or ends in `/applied` to the `applied` table,
    * in the same transaction: an exact, durable log of every application (for tests that count
@@ -56,23 +67,21 @@ export interface AppliedRow {
   readonly value: unknown;
 }
 
-export class Storage {
+export class Storage implements DriverStorage {
   private readonly db: Database.Database;
   private readonly upsert: Database.Statement<[string, Buffer]>;
   private readonly remove: Database.Statement<[string]>;
-  private readonly appendTrace: Database.Statement<[string]>;
-  private readonly appendApplied: Database.Statement<[number, Buffer]>;
   private readonly setMeta: Database.Statement<[string, string]>;
   private readonly appliedLog: boolean;
-  private readonly txn: (
-    writes: ReadonlyMap<string, unknown>,
-    applied: readonly AppliedRow[],
-    events: readonly string[],
-    meta: ReadonlyMap<string, string>,
-  ) => void;
+  private readonly compactBytes: number;
+  private readonly txn: (batch: EncodedBatch) => void;
+  private readonly compactTxn: (net: ReadonlyMap<string, NetWrite>) => void;
+  /** Bytes of encoded writes in the log since the last compaction. */
+  private logBytes = 0;
   private closed = false;
-  /** Transactions committed (for observability). */
+  /** Transactions committed, and compactions done (for observability). */
   commits = 0;
+  compactions = 0;
 
   constructor(opts: StorageOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -87,10 +96,17 @@ export class Storage {
       this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
       this.db.exec(`
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, writes BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS trace (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, value BLOB NOT NULL);
       `);
+      const row = this.db
+        .prepare('SELECT COALESCE(SUM(LENGTH(writes)), 0) AS n FROM log')
+        .get() as {
+        n: number;
+      };
+      this.logBytes = row.n;
     } catch (e) {
       this.db.close();
       if ((e as { code?: unknown }).code === 'SQLITE_BUSY') {
@@ -101,36 +117,37 @@ export class Storage {
       throw e;
     }
     this.appliedLog = opts.appliedLog ?? false;
+    this.compactBytes = opts.compactBytes ?? 8 * 1024 * 1024;
     // ON CONFLICT DO UPDATE keeps the row (and its rowid, hence first-write order).
     this.upsert = this.db.prepare(
       'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
     this.remove = this.db.prepare('DELETE FROM kv WHERE key = ?');
-    this.appendTrace = this.db.prepare('INSERT INTO trace (event) VALUES (?)');
-    this.appendApplied = this.db.prepare('INSERT INTO applied (t, value) VALUES (?, ?)');
+    const appendLog = this.db.prepare<[Buffer]>('INSERT INTO log (writes) VALUES (?)');
+    const clearLog = this.db.prepare('DELETE FROM log');
+    const appendTrace = this.db.prepare<[string]>('INSERT INTO trace (event) VALUES (?)');
+    const appendApplied = this.db.prepare<[number, Buffer]>(
+      'INSERT INTO applied (t, value) VALUES (?, ?)',
+    );
     this.setMeta = this.db.prepare(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
-    this.txn = this.db.transaction(
-      (
-        writes: ReadonlyMap<string, unknown>,
-        applied: readonly AppliedRow[],
-        events: readonly string[],
-        meta: ReadonlyMap<string, string>,
-      ) => {
-        for (const [key, value] of writes) {
-          if (value === null) this.remove.run(key);
-          else this.upsert.run(key, toBuffer(encodePayload(value)));
-        }
-        for (const row of applied)
-          this.appendApplied.run(row.t, toBuffer(encodePayload(row.value)));
-        for (const e of events) this.appendTrace.run(e);
-        for (const [k, v] of meta) this.setMeta.run(k, v);
-      },
-    );
+    this.txn = this.db.transaction((batch: EncodedBatch) => {
+      if (batch.log !== null) appendLog.run(toBuffer(batch.log));
+      if (this.appliedLog) for (const [t, v] of batch.applied) appendApplied.run(t, toBuffer(v));
+      for (const e of batch.events) appendTrace.run(e);
+      for (const [k, v] of batch.meta) this.setMeta.run(k, v);
+    });
+    this.compactTxn = this.db.transaction((net: ReadonlyMap<string, NetWrite>) => {
+      for (const [key, { value, reborn }] of net) {
+        if (value === null || reborn) this.remove.run(key);
+        if (value !== null) this.upsert.run(key, toBuffer(encodePayload(value)));
+      }
+      clearLog.run();
+    });
   }
 
-  /** The durable key-value map, in first-write order. */
+  /** The durable key-value map, in first-write order: `kv`, then the log replayed. */
   load(): Map<string, unknown> {
     this.check();
     const out = new Map<string, unknown>();
@@ -138,18 +155,21 @@ export class Storage {
       key: string;
       value: Buffer;
     }[];
-    for (const row of rows) {
-      const r = decodePayload(new Uint8Array(row.value));
-      // Our own encoding: a row that does not decode is disk corruption, a broken invariant.
-      if (!r.ok) throw new Error(`storage: row ${row.key} does not decode: ${r.error.detail}`);
-      out.set(row.key, r.value);
-    }
+    for (const row of rows) out.set(row.key, decodeValue(`value of ${row.key}`, row.value));
+    this.replayLog((key, value) => {
+      if (value === null) out.delete(key);
+      else out.set(key, value);
+    });
     return out;
   }
 
+  get logsApplied(): boolean {
+    return this.appliedLog;
+  }
+
   /**
-   * Commits one batch atomically: the key writes (coalesced: the last write of a key wins), the
-   * applied-log rows, the serialized trace events and metadata.
+   * Commits one batch atomically: the key writes (the last write of a key wins), the applied-log
+   * rows (kept only with `appliedLog`), the serialized trace events and metadata.
    */
   applyBatch(
     writes: readonly DurableWrite[] | ReadonlyMap<string, unknown>,
@@ -167,7 +187,6 @@ export class Storage {
     } else {
       const m = new Map<string, unknown>();
       for (const w of writes as readonly DurableWrite[]) {
-        m.delete(w.key); // keep Map order = last write order; irrelevant for SQL, cheap
         m.set(w.key, w.value);
         if (this.appliedLog && isAppliedKey(w.key) && w.value !== null) {
           applied.push({ t: opts.t ?? 0, value: w.value });
@@ -175,11 +194,10 @@ export class Storage {
       }
       map = m;
     }
-    this.txn(map, applied, opts.events ?? [], opts.meta ?? new Map());
-    this.commits++;
+    this.commitEncoded(encodeBatch(map, applied, opts.events, opts.meta));
   }
 
-  /** Appends applied-log rows for a pre-coalesced batch (see `Driver`): same transaction. */
+  /** Commits a pre-coalesced batch (see `Driver`) and its applied-log rows: one transaction. */
   commit(
     writes: ReadonlyMap<string, unknown>,
     applied: readonly AppliedRow[],
@@ -187,12 +205,62 @@ export class Storage {
     meta: ReadonlyMap<string, string>,
   ): void {
     this.check();
-    this.txn(writes, this.appliedLog ? applied : [], events, meta);
-    this.commits++;
+    this.commitEncoded(encodeBatch(writes, this.appliedLog ? applied : [], events, meta));
   }
 
-  get logsApplied(): boolean {
-    return this.appliedLog;
+  /**
+   * `commit` of a batch encoded by `encodeBatch`: what the commit thread of `AsyncStorage` runs,
+   * the encoding having been done on the thread that owns the values.
+   */
+  commitEncoded(batch: EncodedBatch): void {
+    this.check();
+    this.txn(batch);
+    this.commits++;
+    this.logBytes += batch.log?.length ?? 0;
+    if (this.logBytes >= this.compactBytes) this.compact();
+  }
+
+  /**
+   * Applies the log's net writes to `kv` and empties the log, in one transaction: runs by itself
+   * when the log reaches `compactBytes`; callable any time (tests).
+   */
+  compact(): void {
+    this.check();
+    // The net effect of the log on each key, in the order a Map replaying it would hold them: a
+    // key deleted and written again is `reborn` (it moves to the end, as in a Map).
+    const net = new Map<string, NetWrite>();
+    this.replayLog((key, value) => {
+      const cur = net.get(key);
+      if (value === null) {
+        net.delete(key);
+        net.set(key, { value: null, reborn: false });
+      } else if (cur !== undefined && cur.value === null) {
+        net.delete(key);
+        net.set(key, { value, reborn: true });
+      } else {
+        net.set(key, { value, reborn: cur?.reborn ?? false });
+      }
+    });
+    this.compactTxn(net);
+    this.logBytes = 0;
+    this.compactions++;
+  }
+
+  /** Calls `f` for every write in the log, in commit order. */
+  private replayLog(f: (key: string, value: unknown) => void): void {
+    const rows = this.db.prepare('SELECT writes FROM log ORDER BY seq').all() as {
+      writes: Buffer;
+    }[];
+    for (const row of rows) {
+      const pairs = decodeValue('a log row', row.writes);
+      if (!Array.isArray(pairs)) throw new Error('storage: a log row is not a list of writes');
+      for (const pair of pairs as unknown[]) {
+        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || pair.length !== 2) {
+          throw new Error('storage: a log row holds a malformed write');
+        }
+        f(pair[0], pair[1] as unknown);
+      }
+    }
   }
 
   getMeta(key: string): string | undefined {
@@ -200,6 +268,16 @@ export class Storage {
     const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
       { value: string } | undefined;
     return row?.value;
+  }
+
+  /** Every metadata entry. */
+  metaEntries(): [string, string][] {
+    this.check();
+    const rows = this.db.prepare('SELECT key, value FROM meta').all() as {
+      key: string;
+      value: string;
+    }[];
+    return rows.map((r) => [r.key, r.value]);
   }
 
   /** The durable trace, as the JSON strings appended (in order). */
@@ -218,11 +296,7 @@ export class Storage {
       t: number;
       value: Buffer;
     }[];
-    return rows.map((r) => {
-      const d = decodePayload(new Uint8Array(r.value));
-      if (!d.ok) throw new Error(`storage: applied row does not decode: ${d.error.detail}`);
-      return { t: r.t, value: d.value };
-    });
+    return rows.map((r) => ({ t: r.t, value: decodeValue('an applied row', r.value) }));
   }
 
   close(): void {
@@ -236,8 +310,68 @@ export class Storage {
   }
 }
 
+interface NetWrite {
+  readonly value: unknown;
+  readonly reborn: boolean;
+}
+
+/**
+ * What the driver needs of durable storage: `Storage` (commits on the calling thread) or
+ * `AsyncStorage` (commits on a thread of its own; `commit` returns a promise that settles once the
+ * batch is durable). `load` and `getMeta` are read once, at start.
+ */
+export interface DriverStorage {
+  /** Whether `commit` keeps the applied rows it is given (else the driver need not gather them). */
+  readonly logsApplied: boolean;
+  load(): Map<string, unknown>;
+  getMeta(key: string): string | undefined;
+  /** Commits one batch atomically; a returned promise settles when it is durable. */
+  commit(
+    writes: ReadonlyMap<string, unknown>,
+    applied: readonly AppliedRow[],
+    events: readonly string[],
+    meta: ReadonlyMap<string, string>,
+  ): void | Promise<void>;
+  /** Commits nothing more; a returned promise settles when the file is released. */
+  close(): void | Promise<void>;
+}
+
+/**
+ * A batch, encoded: the writes as ONE MessagePack value (`[key, value-or-null]` pairs; null when
+ * there are none), applied rows, trace lines and metadata. Plain data that crosses a thread
+ * boundary cheaply (the `log` buffer is transferred, not copied).
+ */
+export interface EncodedBatch {
+  readonly log: Uint8Array | null;
+  readonly applied: (readonly [number, Uint8Array])[];
+  readonly events: readonly string[];
+  readonly meta: (readonly [string, string])[];
+}
+
+/** Encodes a batch (MessagePack, the payload codec): one encoder call for all its writes. */
+export function encodeBatch(
+  writes: ReadonlyMap<string, unknown>,
+  applied: readonly AppliedRow[],
+  events: readonly string[] = [],
+  meta: ReadonlyMap<string, string> = new Map(),
+): EncodedBatch {
+  return {
+    log: writes.size === 0 ? null : encodePayload([...writes]),
+    applied: applied.map((row) => [row.t, encodePayload(row.value)] as const),
+    events,
+    meta: [...meta],
+  };
+}
+
 export function isAppliedKey(key: string): boolean {
   return key === 'applied' || key.endsWith('/applied');
+}
+
+function decodeValue(what: string, bytes: Uint8Array): unknown {
+  const r = decodePayload(new Uint8Array(bytes));
+  // Our own encoding: a value that does not decode is disk corruption, a broken invariant.
+  if (!r.ok) throw new Error(`storage: ${what} does not decode: ${r.error.detail}`);
+  return r.value;
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
