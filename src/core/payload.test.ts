@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SteadfastError } from './errors.ts';
-import { PAYLOAD_MAX_DEPTH, decodePayload, encodePayload } from './payload.ts';
+import { PAYLOAD_MAX_DEPTH, decodePayload, encodePayload, payloadSize } from './payload.ts';
 
 function roundTrip(value: unknown): unknown {
   const r = decodePayload(encodePayload(value));
@@ -54,8 +54,41 @@ test('property: encodePayload/decodePayload round trip', () => {
   fc.assert(
     fc.property(plain, (v) => {
       assert.deepEqual(roundTrip(v), v);
+      assert.equal(payloadSize(v), encodePayload(v).length, 'payloadSize is exact');
     }),
     { numRuns: 2000 },
+  );
+});
+
+test('payloadSize is exact at every format boundary, and rejects what encodePayload rejects', () => {
+  const ints = [0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000];
+  const values: unknown[] = [
+    ...ints,
+    ...ints.map((n) => -n),
+    -0x20,
+    -0x21,
+    -0x80,
+    -0x81,
+    -0x8000,
+    -0x8001,
+    -0x80000000,
+    -0x80000001,
+    Number.MAX_SAFE_INTEGER,
+    2 ** 60,
+    0.5,
+    NaN,
+    ...[0, 31, 32, 255, 256, 65535, 65536].map((n) => 'x'.repeat(n)),
+    'é😀\ud800x\udc00',
+    ...[0, 255, 256, 65535, 65536].map((n) => new Uint8Array(n)),
+    Array.from({ length: 16 }, (_, i) => i),
+    Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i])),
+    { a: undefined, b: [null, true, false] },
+  ];
+  for (const v of values) assert.equal(payloadSize(v), encodePayload(v).length, String(v));
+  assert.throws(
+    () => payloadSize({ a: [1, new Date(0)] }),
+    (e: unknown) =>
+      e instanceof SteadfastError && e.code === 'bad-argument' && /payload\.a\[1\]/.test(e.message),
   );
 });
 

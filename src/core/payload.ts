@@ -48,49 +48,151 @@ function startsWithBom(s: string): boolean {
   return s.charCodeAt(0) === 0xfeff;
 }
 
-/** Why `value` is not plain data (a path and a reason), or `undefined` if it is. */
-function notPlain(value: unknown, path: string, depth: number): string | undefined {
+/** Why a value is not plain data: where (keys and indices from the top) and what. */
+interface NotPlain {
+  readonly path: (string | number)[];
+  readonly why: string;
+}
+
+function bad(why: string): NotPlain {
+  return { path: [], why };
+}
+
+/**
+ * Why `value` is not plain data, or `undefined` if it is. The path is built only on the way back
+ * from a failure: a plain value (the common case, checked on every encode) allocates nothing.
+ */
+function notPlain(value: unknown, depth: number): NotPlain | undefined {
   switch (typeof value) {
     case 'boolean':
     case 'number':
       return undefined;
     case 'string':
-      return startsWithBom(value) ? `${path} starts with U+FEFF` : undefined;
+      return startsWithBom(value) ? bad('starts with U+FEFF') : undefined;
     case 'object':
       break;
     default:
-      return `${path} is of type ${typeof value}`;
+      return bad(`is of type ${typeof value}`);
   }
   if (value === null || value instanceof Uint8Array) return undefined;
-  if (depth >= PAYLOAD_MAX_DEPTH) return `${path} is nested deeper than ${PAYLOAD_MAX_DEPTH}`;
+  if (depth >= PAYLOAD_MAX_DEPTH) return bad(`is nested deeper than ${PAYLOAD_MAX_DEPTH}`);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const why = notPlain(value[i] as unknown, `${path}[${i}]`, depth + 1);
-      if (why !== undefined) return why;
+      const r = notPlain(value[i] as unknown, depth + 1);
+      if (r !== undefined) {
+        r.path.unshift(i);
+        return r;
+      }
     }
     return undefined;
   }
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
     const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-    return `${path} is not a plain object (${typeof name === 'string' ? name : 'unknown class'})`;
+    return bad(`is not a plain object (${typeof name === 'string' ? name : 'unknown class'})`);
   }
-  for (const key of Object.keys(value)) {
-    if (key === '__proto__') return `${path} has the key __proto__`;
-    if (startsWithBom(key)) return `${path} has a key that starts with U+FEFF`;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (key === '__proto__') return bad('has the key __proto__');
+    if (startsWithBom(key)) return bad('has a key that starts with U+FEFF');
     const v = (value as Record<string, unknown>)[key];
     if (v === undefined) continue;
-    const why = notPlain(v, `${path}.${key}`, depth + 1);
-    if (why !== undefined) return why;
+    const r = notPlain(v, depth + 1);
+    if (r !== undefined) {
+      r.path.unshift(key);
+      return r;
+    }
   }
   return undefined;
 }
 
+/** `payload.a[3].b is …`: the message of a `NotPlain`. */
+function describe(r: NotPlain): string {
+  let path = 'payload';
+  for (const p of r.path) path += typeof p === 'number' ? `[${p}]` : `.${p}`;
+  return `${path} ${r.why}`;
+}
+
+/** Throws `SteadfastError('bad-argument')` unless `value` is plain data. */
+function checkPlain(value: unknown): void {
+  const r = notPlain(value, 0);
+  if (r !== undefined) throw new SteadfastError('bad-argument', `not plain data: ${describe(r)}`);
+}
+
 /** Encodes plain data; throws `SteadfastError('bad-argument')` for anything else. */
 export function encodePayload(value: unknown): Uint8Array {
-  const why = notPlain(value, 'payload', 0);
-  if (why !== undefined) throw new SteadfastError('bad-argument', `not plain data: ${why}`);
+  checkPlain(value);
   return encoder.encode(value);
+}
+
+/**
+ * The exact length of `encodePayload(value)`, computed without encoding (no copy, no allocation):
+ * what a size limit needs. Throws as `encodePayload` does for anything that is not plain data.
+ */
+export function payloadSize(value: unknown): number {
+  checkPlain(value);
+  return sizeOf(value);
+}
+
+/** MessagePack size of plain data, by the format choices of @msgpack/msgpack's Encoder. */
+function sizeOf(value: unknown): number {
+  switch (typeof value) {
+    case 'boolean':
+      return 1;
+    case 'number':
+      return numberSize(value);
+    case 'string': {
+      const n = utf8Bytes(value);
+      return n + (n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+    }
+    default:
+      break;
+  }
+  if (value === null || value === undefined) return 1;
+  if (value instanceof Uint8Array) {
+    const n = value.byteLength;
+    return n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+  }
+  if (Array.isArray(value)) {
+    let total = value.length < 16 ? 1 : value.length < 0x10000 ? 3 : 5;
+    for (const v of value as unknown[]) total += sizeOf(v);
+    return total;
+  }
+  let count = 0;
+  let total = 0;
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) {
+    if (!Object.hasOwn(obj, key)) continue;
+    const v = obj[key];
+    if (v === undefined) continue; // ignoreUndefined
+    count++;
+    total += sizeOf(key) + sizeOf(v);
+  }
+  return total + (count < 16 ? 1 : count < 0x10000 ? 3 : 5);
+}
+
+function numberSize(n: number): number {
+  if (!Number.isSafeInteger(n)) return 9; // float 64
+  if (n >= 0) return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+  return n >= -0x20 ? 1 : n >= -0x80 ? 2 : n >= -0x8000 ? 3 : n >= -0x80000000 ? 5 : 9;
+}
+
+/** UTF-8 length as the encoder writes it (a lone surrogate takes 3 bytes, as U+FFFD would). */
+function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if ((d & 0xfc00) === 0xdc00) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
 }
 
 export type PayloadResult =
@@ -107,7 +209,8 @@ export function decodePayload(bytes: Uint8Array): PayloadResult {
   }
   let why: string | undefined;
   try {
-    why = notPlain(value, 'payload', 0);
+    const r = notPlain(value, 0);
+    why = r === undefined ? undefined : describe(r);
   } catch (e) {
     why = errorMessage(e);
   }

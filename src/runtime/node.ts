@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { SteadfastError } from '../core/errors.ts';
 import type { FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
-import { encodePayload } from '../core/payload.ts';
+import { payloadSize } from '../core/payload.ts';
 import {
   channel,
   type ChannelDeliver,
@@ -195,7 +195,7 @@ export async function startNode(
   return {
     driver,
     send(cmd: ChannelSend): void {
-      const size = encodePayload(cmd.payload).length;
+      const size = payloadSize(cmd.payload); // exact, without encoding it a third time
       if (size > payloadMax) {
         throw new SteadfastError(
           'frame-too-large',
