@@ -17,7 +17,10 @@
  * steadfast rows use the node processes of src/runtime (SQLite with synchronous=FULL, group
  * commit), configured by the defaults of src/runtime/node.ts; one extra loopback row runs
  * exactly-once over UDP with synchronous=NORMAL (durable against process crashes, not power
- * loss: see src/runtime/storage.ts) to show what the per-commit fsync costs.
+ * loss: see src/runtime/storage.ts) to show what the per-commit fsync costs, and one with
+ * 8,972-byte datagrams (a jumbo-frame network's, well within loopback's) so that the UDP transport
+ * packs several 1 KiB messages per datagram; every other UDP row uses the default 1,200-byte
+ * datagram (one 1 KiB message each).
  * The machine is shared: figures vary between runs; compare rows of one run.
  *
  * Usage: node --import tsx bench/transport.ts [--messages N] [--quick] [--no-netns] [--no-mqtt]
@@ -38,6 +41,8 @@ import { NodeProcess } from '../src/runtime/process.ts';
 import { NetNs, netnsUnavailable } from '../test/runtime/netns.ts';
 
 const PAYLOAD_BYTES = 1024;
+/** A jumbo-frame datagram (9,000-byte MTU less IP and UDP headers): packs 8 messages. */
+const JUMBO_DATAGRAM_BYTES = 8972;
 const SELF = fileURLToPath(import.meta.url);
 const TSX = import.meta.resolve('tsx');
 
@@ -358,6 +363,7 @@ async function steadfastRow(
   netns: string | undefined,
   timeoutMs: number,
   synchronous: 'FULL' | 'NORMAL' = 'FULL',
+  maxDatagramBytes?: number,
 ): Promise<Omit<Row, 'name' | 'net'>> {
   const dir = mkdtempSync(join(tmpdir(), 'sf-bench-'));
   const configPath = join(dir, 'cluster.json');
@@ -371,6 +377,7 @@ async function steadfastRow(
       stack: { guarantee, effect: 'counter' },
       dataDir: './data',
       synchronous,
+      ...(maxDatagramBytes === undefined ? {} : { udp: { maxDatagramBytes } }),
     }),
   );
   const opts = netns === undefined ? {} : { netns };
@@ -543,6 +550,17 @@ async function main(): Promise<void> {
       if (drop === 0) {
         await run('steadfast exactly-once UDP NORMAL', label, () =>
           steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs, 'NORMAL'),
+        );
+        await run(`steadfast exactly-once UDP ${JUMBO_DATAGRAM_BYTES} B`, label, () =>
+          steadfastRow(
+            'udp',
+            'exactly-once',
+            count,
+            nsName,
+            timeoutMs,
+            'FULL',
+            JUMBO_DATAGRAM_BYTES,
+          ),
         );
       }
       await run('steadfast at-least-once TCP', label, () =>
