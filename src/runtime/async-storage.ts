@@ -106,10 +106,10 @@ export class AsyncStorage implements DriverStorage {
     events: readonly string[],
     meta: ReadonlyMap<string, string>,
   ): Promise<void> {
-    if (this.dead !== undefined) return Promise.reject(this.dead);
     if (this.closing !== undefined) {
       return Promise.reject(new Error('storage: commit after close'));
     }
+    if (this.dead !== undefined) return Promise.reject(this.dead);
     const batch = encodeBatch(writes, this.logsApplied ? applied : [], events, meta);
     const id = this.nextId++;
     this.posted++;

@@ -192,7 +192,15 @@ export async function startNode(
     ...(hooks.onDeliver === undefined ? {} : { onDeliver: hooks.onDeliver }),
     ...(hooks.onFatal === undefined ? {} : { onFatal: hooks.onFatal }),
   });
-  await driver.start();
+  try {
+    await driver.start();
+  } catch (e) {
+    // e.g. the port is taken: release the database (and its commit thread, which would keep the
+    // process alive) and the socket before reporting.
+    await transport.close();
+    await storage.close();
+    throw e;
+  }
   const payloadMax = transport.maxFrameBytes - ENVELOPE_BYTES;
   return {
     driver,

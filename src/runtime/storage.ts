@@ -12,7 +12,11 @@
  * - Values are MessagePack (the payload codec), so whatever plain data a protocol persists comes
  *   back deep-equal.
  * - Within one batch, later writes of a key replace earlier ones (group commit coalesces them:
- *   a receiver's `rx/<peer>` watermark written for 500 messages in one batch is one row write).
+ *   a receiver's `rx/<peer>` watermark written for 500 messages in one batch is one write). So a
+ *   batch applies as its coalesced writes: a key deleted and written again within ONE batch keeps
+ *   its earlier place in the order (the simulator, applying writes one by one, moves it to the
+ *   end). No protocol here depends on that order beyond the idempotency keys' expiry order, which
+ *   that case can only delay (the key count stays bounded by `keyMax`).
  *
  * LAYOUT: a log and a table. A commit appends ONE row to `log`: every write of the batch, encoded
  * together (`[key, value-or-null]` pairs). The `kv` table holds the state as of the last

@@ -15,7 +15,7 @@ import {
 } from '../../src/core/protocol.ts';
 import { addMs, type Instant } from '../../src/core/time.ts';
 import { Driver } from '../../src/runtime/driver.ts';
-import { Storage, type AppliedRow } from '../../src/runtime/storage.ts';
+import { Storage, type AppliedRow, type DriverStorage } from '../../src/runtime/storage.ts';
 import type { FrameHandler, Transport } from '../../src/runtime/transport.ts';
 
 type Cmd = { op: 'script' } | { op: 'timer'; name: string; inMs: number };
@@ -174,4 +174,131 @@ test('driver: timers fire in deadline order; re-arming replaces', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A storage whose commits complete only when the test says so (a slow commit thread). */
+class GatedStorage implements DriverStorage {
+  readonly logsApplied = false;
+  readonly durable = new Map<string, unknown>();
+  readonly gates: { writes: Map<string, unknown>; open: () => void }[] = [];
+  constructor(private readonly log: Log) {}
+  load(): Map<string, unknown> {
+    return new Map(this.durable);
+  }
+  getMeta(): string | undefined {
+    return undefined;
+  }
+  commit(writes: ReadonlyMap<string, unknown>): Promise<void> {
+    const copy = new Map(writes);
+    return new Promise((resolve) => {
+      this.gates.push({
+        writes: copy,
+        open: () => {
+          for (const [k, v] of copy) {
+            if (v === null) this.durable.delete(k);
+            else this.durable.set(k, v);
+          }
+          if (copy.size > 0) this.log.events.push(`commit ${[...copy.keys()].join(',')}`);
+          resolve();
+        },
+      });
+    });
+  }
+  close(): void {
+    // nothing to release
+  }
+}
+
+function gatedSetup(log: Log) {
+  let proto: Scripted | undefined;
+  const storage = new GatedStorage(log);
+  const driver = new Driver<string, Cmd, string>({
+    id: 'a',
+    nodes: ['a', 'b'],
+    stack: {
+      name: 'scripted',
+      create: () => (proto = new Scripted()),
+      isMessage: (v: unknown): v is string => typeof v === 'string',
+    },
+    transport: new RecordingTransport(log),
+    storage,
+    seed: 1,
+    onDeliver: (d) => log.events.push(`deliver ${d}`),
+  });
+  return { driver, storage, proto: () => proto };
+}
+
+async function openNext(storage: GatedStorage): Promise<void> {
+  for (let i = 0; i < 50 && storage.gates.length === 0; i++) await turn();
+  const g = storage.gates.shift();
+  assert.ok(g !== undefined, 'a commit was posted');
+  g.open();
+  await turn();
+}
+
+test('driver, pipelined commits: a turn sealed while a commit is in flight waits, whole, for the next commit', async () => {
+  const log = new Log();
+  const { driver, storage } = gatedSetup(log);
+  const started = driver.start();
+  await openNext(storage); // the start batch (incarnation metadata)
+  await started;
+  log.events.length = 0;
+  driver.command({ op: 'script' }); // turn 1: send A, persist k, send B, deliver
+  await turn();
+  assert.deepEqual(log.events, ['send A'], 'before the first persist: out at once');
+  driver.command({ op: 'script' }); // turn 2, sealed while turn 1's commit is in flight
+  await turn();
+  assert.deepEqual(log.events, ['send A'], 'turn 2 follows a persist not yet durable: held whole');
+  assert.equal(storage.gates.length, 1, 'one commit in flight at a time');
+  await openNext(storage); // turn 1's commit lands; turn 2's batch is posted
+  assert.deepEqual(log.events, ['send A', 'commit k', 'send B', 'deliver done']);
+  assert.equal(storage.gates.length, 1, "turn 2's batch is committed next");
+  await openNext(storage);
+  assert.deepEqual(log.events.slice(4), ['commit k', 'send A', 'send B', 'deliver done']);
+  const closing = driver.close();
+  await closing;
+});
+
+test('driver, pipelined commits: a crash while a commit is in flight carries out nothing after it', async () => {
+  const log = new Log();
+  const { driver, storage } = gatedSetup(log);
+  const started = driver.start();
+  await openNext(storage);
+  await started;
+  log.events.length = 0;
+  driver.command({ op: 'script' });
+  await turn();
+  await driver.crash();
+  storage.gates.shift()?.open(); // the commit lands after the crash: its outputs must not go out
+  await turn();
+  assert.deepEqual(log.events, ['send A', 'commit k']);
+});
+
+test('driver, pipelined commits: close drains every sealed turn before it returns', async () => {
+  const log = new Log();
+  const { driver, storage } = gatedSetup(log);
+  const started = driver.start();
+  await openNext(storage);
+  await started;
+  log.events.length = 0;
+  driver.command({ op: 'script' });
+  await turn();
+  driver.command({ op: 'script' });
+  const closed = driver.close();
+  await openNext(storage);
+  await openNext(storage);
+  await closed;
+  assert.deepEqual(log.events, [
+    'send A',
+    'commit k',
+    'send B',
+    'deliver done',
+    'commit k',
+    'send A',
+    'send B',
+    'deliver done',
+  ]);
+  assert.throws(() => {
+    driver.command({ op: 'script' });
+  }, /not running/);
 });

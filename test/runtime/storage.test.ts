@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Storage } from '../../src/runtime/storage.ts';
 
 test('storage: batches, deletes, first-write order, plain-data values, reopen, exclusive', () => {
@@ -53,6 +54,85 @@ test('storage: batches, deletes, first-write order, plain-data values, reopen, e
     assert.throws(() => new Storage({ path }), /in use by another process/);
     st.close();
     assert.throws(() => st.load(), /closed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage: the log and its compaction keep exactly the map a replay of the batches gives', () => {
+  // Random batches of writes, deletes and re-writes over a few keys, committed with a tiny
+  // compaction threshold so compactions fall between, inside and across reopenings; after each
+  // reopen load() must equal (contents AND order) a Map that replays the same batches.
+  const key = fc.constantFrom('a', 'b', 'c', 'd', 'tx/n2/1', 'tx/n2/2');
+  const write = fc.record({
+    key,
+    value: fc.oneof(fc.constant(null), fc.integer(), fc.uint8Array({ maxLength: 40 })),
+  });
+  const batches = fc.array(fc.array(write, { minLength: 1, maxLength: 6 }), { maxLength: 25 });
+  let totalCompactions = 0;
+  fc.assert(
+    fc.property(batches, fc.integer({ min: 1, max: 25 }), (bs, reopenEvery) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sf-storage-log-'));
+      const path = join(dir, 'state.db');
+      try {
+        const model = new Map<string, unknown>();
+        let st = new Storage({ path, compactBytes: 64 });
+        let compactions = 0;
+        bs.forEach((batch, i) => {
+          st.applyBatch(batch);
+          // A batch applies as its coalesced writes (the last write of a key wins, in the place
+          // of the key's first write in the batch), as the driver's group commit gathers them.
+          const coalesced = new Map<string, unknown>();
+          for (const w of batch) coalesced.set(w.key, w.value);
+          for (const [k, v] of coalesced) {
+            if (v === null) model.delete(k);
+            else model.set(k, v);
+          }
+          if ((i + 1) % reopenEvery === 0) {
+            compactions += st.compactions;
+            st.close();
+            st = new Storage({ path, compactBytes: 64 });
+            assert.deepEqual([...st.load()], [...model]);
+          }
+        });
+        compactions += st.compactions;
+        st.compact();
+        st.close();
+        st = new Storage({ path });
+        assert.deepEqual([...st.load()], [...model]);
+        st.close();
+        totalCompactions += compactions;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+    { numRuns: 150 },
+  );
+  assert.ok(totalCompactions > 100, `the runs compacted ${totalCompactions} times in all`);
+});
+
+test('storage: a compaction happens once the log reaches compactBytes, and only then', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-storage-compact-'));
+  try {
+    const st = new Storage({ path: join(dir, 's.db'), compactBytes: 10_000 });
+    const entry = new Uint8Array(1000);
+    let seq = 0;
+    // A send buffer: each batch adds 5 entries and deletes the 5 of the batch before.
+    for (let b = 0; b < 40; b++) {
+      const writes = [];
+      for (let k = 0; k < 5; k++) writes.push({ key: `tx/n2/${seq + k}`, value: entry });
+      for (let k = 0; k < 5 && seq >= 5; k++)
+        writes.push({ key: `tx/n2/${seq - 5 + k}`, value: null });
+      seq += 5;
+      st.applyBatch(writes);
+    }
+    // 40 batches of ~5 KB: about 20 compactions, each leaving only the 5 live entries in kv.
+    assert.ok(st.compactions >= 15 && st.compactions <= 25, `compactions: ${st.compactions}`);
+    assert.deepEqual(
+      [...st.load().keys()],
+      [0, 1, 2, 3, 4].map((k) => `tx/n2/${seq - 5 + k}`),
+    );
+    st.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
