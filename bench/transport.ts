@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { NodeProcess } from '../src/runtime/process.ts';
+import { NodeProcess, within } from '../src/runtime/process.ts';
 import { NetNs, netnsUnavailable } from '../test/runtime/netns.ts';
 
 const PAYLOAD_BYTES = 1024;
@@ -55,17 +55,31 @@ const sleep = (ms: number) =>
 // ------------------------------------------------------------------------------- child roles
 
 /** Latencies of received messages: a bounded sample, summarised at the end. */
-class Lat {
+/**
+ * What a sink received: distinct stamped payloads (each index counted once), the time of the
+ * last one, and their latencies (a bounded sample), summarised at the end.
+ */
+class Tally {
+  distinct = 0;
+  last = 0;
+  private readonly seen: Uint8Array;
   private readonly xs: number[] = [];
-  private n = 0;
-  add(ms: number): void {
-    this.n++;
-    if (this.xs.length < 200_000) this.xs.push(ms);
+  constructor(private readonly count: number) {
+    this.seen = new Uint8Array(count);
   }
-  summary(): { p50: number; p99: number } {
+  /** A payload of `stampedPayload` starts at `b[off]`. */
+  receive(b: Buffer, off = 0): void {
+    const i = b.readUInt32BE(off + 8);
+    if (i >= this.count || this.seen[i] === 1) return;
+    this.seen[i] = 1;
+    this.distinct++;
+    this.last = wallNow();
+    if (this.xs.length < 200_000) this.xs.push(this.last - b.readDoubleBE(off));
+  }
+  result(): { distinct: number; last: number; p50: number; p99: number } {
     const s = [...this.xs].sort((a, b) => a - b);
     const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-    return { p50: at(0.5), p99: at(0.99) };
+    return { distinct: this.distinct, last: this.last, p50: at(0.5), p99: at(0.99) };
   }
 }
 
@@ -89,19 +103,9 @@ function emit(obj: unknown): void {
 
 async function roleUdpSink(port: number, count: number): Promise<void> {
   const s = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-  const seen = new Uint8Array(count);
-  let distinct = 0;
-  let last = 0;
-  const lat = new Lat();
+  const tally = new Tally(count);
   s.on('message', (m) => {
-    if (m.length < 12) return; // the source's end marker
-    const i = m.readUInt32BE(8);
-    if (i < count && seen[i] === 0) {
-      seen[i] = 1;
-      distinct++;
-      lat.add(wallNow() - m.readDoubleBE(0));
-      last = wallNow();
-    }
+    if (m.length >= 12) tally.receive(m); // shorter: the source's end marker
   });
   await new Promise<void>((r) => s.bind(port, '127.0.0.1', r));
   emit({ type: 'ready' });
@@ -111,9 +115,9 @@ async function roleUdpSink(port: number, count: number): Promise<void> {
   rl.on('line', () => (sender.done = true)); // "done" or "report": stop waiting
   for (;;) {
     await sleep(50);
-    if (distinct === count || (sender.done && wallNow() - last > 1000)) break;
+    if (tally.distinct === count || (sender.done && wallNow() - tally.last > 1000)) break;
   }
-  emit({ type: 'result', distinct, last, ...lat.summary() });
+  emit({ type: 'result', ...tally.result() });
   s.close();
   process.exit(0);
 }
@@ -142,27 +146,23 @@ async function roleUdpSource(port: number, count: number): Promise<void> {
 }
 
 async function roleTcpSink(port: number, count: number): Promise<void> {
-  let distinct = 0;
-  let last = 0;
-  const lat = new Lat();
+  const tally = new Tally(count);
   const server = createServer((sock: Socket) => {
     let pending: Buffer = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       let buf = pending.length === 0 ? d : Buffer.concat([pending, d]);
       while (buf.length >= 4 + PAYLOAD_BYTES) {
-        lat.add(wallNow() - buf.readDoubleBE(4));
-        distinct++;
+        tally.receive(buf, 4);
         buf = buf.subarray(4 + PAYLOAD_BYTES);
       }
       pending = buf;
-      last = wallNow();
     });
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   emit({ type: 'ready' });
   const asked = reportRequested();
-  while (distinct < count && !asked.yes) await sleep(20);
-  emit({ type: 'result', distinct, last, ...lat.summary() });
+  while (tally.distinct < count && !asked.yes) await sleep(20);
+  emit({ type: 'result', ...tally.result() });
   process.exit(0);
 }
 
@@ -186,23 +186,14 @@ async function roleMqttSub(port: number, count: number, qos: 1 | 2): Promise<voi
   const mqtt = await import('mqtt');
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clean: true });
   await client.subscribeAsync('bench', { qos });
-  let distinct = 0;
-  let last = 0;
-  const seen = new Uint8Array(count);
-  const lat = new Lat();
+  const tally = new Tally(count);
   client.on('message', (_topic, m) => {
-    const i = m.readUInt32BE(8);
-    if (i < count && seen[i] === 0) {
-      seen[i] = 1;
-      distinct++;
-      lat.add(wallNow() - m.readDoubleBE(0));
-      last = wallNow();
-    }
+    tally.receive(m);
   });
   emit({ type: 'ready' });
   const asked = reportRequested();
-  while (distinct < count && !asked.yes) await sleep(20);
-  emit({ type: 'result', distinct, last, ...lat.summary() });
+  while (tally.distinct < count && !asked.yes) await sleep(20);
+  emit({ type: 'result', ...tally.result() });
   await client.endAsync();
   process.exit(0);
 }
@@ -275,18 +266,8 @@ function child(role: string[], netns: string | undefined): Child {
 }
 
 async function nextLine(c: Child, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<undefined>((r) => {
-    timer = setTimeout(() => {
-      r(undefined);
-    }, timeoutMs);
-  });
-  try {
-    const r = await Promise.race([c.lines.next(), t]);
-    return r === undefined || r.done === true ? undefined : r.value;
-  } finally {
-    clearTimeout(timer);
-  }
+  const r = await within(c.lines.next(), timeoutMs);
+  return r === undefined || r.done === true ? undefined : r.value;
 }
 
 let portBase = 21000;

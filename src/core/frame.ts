@@ -40,6 +40,7 @@ import { crc32c } from './crc32c.ts';
 import { SteadfastError } from './errors.ts';
 import type { KeyRing, Mac } from './mac.ts';
 import { tagsEqual } from './mac.ts';
+import type { DropReason } from './trace.ts';
 
 /** An addressed message. `from` and `to` are node ids (1..255 bytes of UTF-8 each). */
 export interface Frame {
@@ -77,6 +78,13 @@ export type DecodeErrorCode =
 export interface DecodeError {
   readonly code: DecodeErrorCode;
   readonly detail: string;
+}
+
+/** The trace's drop reason for a frame rejected with `code`: corruption, forgery, or junk. */
+export function dropReasonOf(code: DecodeErrorCode): DropReason {
+  if (code.startsWith('checksum')) return 'checksum';
+  if (code.startsWith('auth')) return 'auth';
+  return 'malformed';
 }
 
 export type DecodeResult =

@@ -44,8 +44,7 @@ export class AsyncStorage implements DriverStorage {
   private closing: Promise<void> | undefined;
   private dead: Error | undefined;
   private onClosed: (() => void) | undefined;
-  /** Commits posted, and settled (for observability). */
-  posted = 0;
+  /** Commits settled (for observability). */
   commits = 0;
 
   private constructor(
@@ -112,7 +111,6 @@ export class AsyncStorage implements DriverStorage {
     if (this.dead !== undefined) return Promise.reject(this.dead);
     const batch = encodeBatch(writes, this.logsApplied ? applied : [], events, meta);
     const id = this.nextId++;
-    this.posted++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ op: 'commit', id, batch } satisfies ToWorker, transferable(batch));

@@ -20,14 +20,13 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TraceEvent } from '../core/trace.ts';
 import type { Guarantee } from '../protocols/delivery/guarantees.ts';
 import { mergeTraces, parseTraceLines } from './merge.ts';
+import { freeTcpPort, freeUdpPort } from './ports.ts';
 import { NodeProcess } from './process.ts';
 import { Storage } from './storage.ts';
 
@@ -58,39 +57,6 @@ export interface ClusterResult {
   readonly sends: number;
 }
 
-async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
-  if (kind === 'udp') {
-    const s = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => {
-        resolve();
-      });
-    });
-    const port = s.address().port;
-    await new Promise<void>((resolve) => {
-      s.close(() => {
-        resolve();
-      });
-    });
-    return port;
-  }
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      resolve();
-    });
-  });
-  const a = server.address();
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return typeof a === 'object' && a !== null ? a.port : 0;
-}
-
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
     setTimeout(r, ms);
@@ -105,7 +71,11 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
   mkdirSync(opts.dir, { recursive: true });
   const nodes: Record<string, { host: string; port: number }> = {};
-  for (const id of ids) nodes[id] = { host: '127.0.0.1', port: await freePort(opts.transport) };
+  for (const id of ids)
+    nodes[id] = {
+      host: '127.0.0.1',
+      port: opts.transport === 'udp' ? await freeUdpPort() : await freeTcpPort(),
+    };
   const configPath = join(opts.dir, 'cluster.json');
   writeFileSync(
     configPath,

@@ -14,6 +14,13 @@
  * persist: delaying a send a few microseconds is indistinguishable from network delay, and it
  * lets the trace be committed before anything it records becomes visible (below).
  *
+ * PIPELINE. With a storage whose `commit` returns a promise (`AsyncStorage`: a commit thread),
+ * one commit is in flight at a time and the event loop goes on meanwhile. A turn sealed while a
+ * commit is in flight is held WHOLE (even its outputs before its first persist: they follow the
+ * persists in flight); when the commit settles its turns' outputs go out, and every held turn's
+ * writes are committed together next. So batches grow with the commit time, and the order
+ * contract is the same as with a synchronous `Storage`.
+ *
  * TIME. `now` (an `Instant`) is milliseconds since the Unix epoch, read as
  * `performance.timeOrigin + performance.now()`: monotonic within the process, and comparable
  * across processes of one host (a merged cluster trace sorts by it) and across restarts (the
@@ -50,7 +57,7 @@ import { randomInt } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SteadfastError } from '../core/errors.ts';
-import { decodeFrame, encodeFrame, type FrameOptions } from '../core/frame.ts';
+import { decodeFrame, dropReasonOf, encodeFrame, type FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
 import { decodePayload, encodePayload } from '../core/payload.ts';
 import type { Output, Protocol, StackSpec } from '../core/protocol.ts';
@@ -96,6 +103,8 @@ export interface DriverOptions<M, C, D> {
 interface Sealed<M, D> {
   readonly queue: readonly Output<M, D>[];
   readonly frames: readonly (Uint8Array | undefined)[];
+  /** Index of the turn's first persist (-1: none). */
+  readonly firstPersist: number;
   readonly from: number;
 }
 
@@ -501,25 +510,22 @@ export class Driver<M, C, D> {
     const early =
       this.traceSink.kind === 'storage'
         ? 0
-        : this.firstPersistOfSeal < 0
+        : sealed.firstPersist < 0
           ? sealed.queue.length
-          : this.firstPersistOfSeal;
-    this.carryOut({ ...sealed, from: 0 }, early);
+          : sealed.firstPersist;
+    this.carryOut(sealed, early);
     this.commit([{ ...sealed, from: early }]);
   }
-
-  /** Index of the first persist in the turn just sealed (-1: none). */
-  private firstPersistOfSeal = -1;
 
   /** Takes the turn's outputs: encodes the sends and records sends and deliveries. */
   private seal(): Sealed<M, D> {
     const queue = this.queue;
-    this.firstPersistOfSeal = this.firstPersist;
+    const firstPersist = this.firstPersist;
     this.queue = [];
     this.firstPersist = -1;
     const frames = this.encode(queue);
     this.recordOutputs(queue, frames);
-    return { queue, frames, from: 0 };
+    return { queue, frames, firstPersist, from: 0 };
   }
 
   private needsCommit(hasOutputs: boolean): boolean {
@@ -653,21 +659,15 @@ export class Driver<M, C, D> {
 
   /** Carries out the sealed turn's outputs [from, to) in order. */
   private carryOut(sealed: Sealed<M, D>, to = sealed.queue.length): void {
-    const { queue, frames } = sealed;
     this.carrying = true;
     try {
-      this.carryRange(queue, frames, sealed.from, to);
+      this.carryRange(sealed, to);
     } finally {
       this.carrying = false;
     }
   }
 
-  private carryRange(
-    queue: readonly Output<M, D>[],
-    frames: readonly (Uint8Array | undefined)[],
-    from: number,
-    to: number,
-  ): void {
+  private carryRange({ queue, frames, from }: Sealed<M, D>, to: number): void {
     for (let i = from; i < to; i++) {
       const o = queue[i];
       if (o === undefined) continue;
@@ -770,12 +770,7 @@ export class Driver<M, C, D> {
     const res = decodeFrame(bytes, this.frameOpts);
     if (!res.ok) {
       const c = res.error.code;
-      const reason: DropReason = c.startsWith('checksum')
-        ? 'checksum'
-        : c.startsWith('auth')
-          ? 'auth'
-          : 'malformed';
-      this.drop(now, id, '?', reason, `${c}: ${res.error.detail}`);
+      this.drop(now, id, '?', dropReasonOf(c), `${c}: ${res.error.detail}`);
       return;
     }
     const frame = res.frame;

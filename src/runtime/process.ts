@@ -150,17 +150,7 @@ export class NodeProcess {
     if (!this.running) return undefined;
     const p = this.next((o) => o.type === 'stats');
     this.send({ type: 'stats' });
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<undefined>((r) => {
-      timer = setTimeout(() => {
-        r(undefined);
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([p, t]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(p, timeoutMs);
   }
 
   /** SIGKILL; resolves when the process is gone. */
@@ -203,5 +193,20 @@ export class NodeProcess {
   /** Whatever the node wrote to stderr in its current incarnation (bounded). */
   errors(): string {
     return this.stderr;
+  }
+}
+
+/** `p`'s value, or undefined if it has not settled within `timeoutMs`. */
+export async function within<T>(p: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<undefined>((r) => {
+    timer = setTimeout(() => {
+      r(undefined);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -16,7 +16,7 @@
  * Assumes: protocols emit plain-data messages their `isMessage` accepts.
  */
 
-import { decodeFrame, encodeFrame, type FrameOptions } from '../core/frame.ts';
+import { decodeFrame, dropReasonOf, encodeFrame, type FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
 import { decodePayload, encodePayload } from '../core/payload.ts';
 import {
@@ -674,12 +674,7 @@ export class Simulator<M, C, D> {
       const res = decodeFrame(data as Uint8Array, this.frameOpts);
       if (!res.ok) {
         const c = res.error.code;
-        const reason: DropReason = c.startsWith('checksum')
-          ? 'checksum'
-          : c.startsWith('auth')
-            ? 'auth'
-            : 'malformed';
-        this.dropped(id, copy, from, to, reason, `${c}: ${res.error.detail}`);
+        this.dropped(id, copy, from, to, dropReasonOf(c), `${c}: ${res.error.detail}`);
         return;
       }
       if (res.frame.to !== to) {

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import type { Address } from '../../src/runtime/transport.ts';
 import { TcpTransport } from '../../src/runtime/tcp.ts';
 import { transportConformance } from './conformance.ts';
-import { freeTcpPort } from './ports.ts';
+import { freeTcpPort } from '../../src/runtime/ports.ts';
 
 transportConformance({
   name: 'tcp',

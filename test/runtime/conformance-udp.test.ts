@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import type { Address } from '../../src/runtime/transport.ts';
 import { UdpTransport } from '../../src/runtime/udp.ts';
 import { transportConformance } from './conformance.ts';
-import { freeUdpPort } from './ports.ts';
+import { freeUdpPort } from '../../src/runtime/ports.ts';
 
 transportConformance({
   name: 'udp',

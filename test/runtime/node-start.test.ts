@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { NodeProcess } from '../../src/runtime/process.ts';
-import { freeUdpPort } from './ports.ts';
+import { freeUdpPort } from '../../src/runtime/ports.ts';
 
 test('node: a taken port is reported and the process exits, well before the ready timeout', async () => {
   const port = await freeUdpPort();

@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import { encodeFrame } from '../../src/core/frame.ts';
 import { UdpTransport } from '../../src/runtime/udp.ts';
-import { freeUdpPort } from './ports.ts';
+import { freeUdpPort } from '../../src/runtime/ports.ts';
 
 const stat = (t: UdpTransport, k: string): number => t.stats()[k] ?? -1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

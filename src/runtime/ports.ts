@@ -1,7 +1,9 @@
 /**
- * Free loopback ports for tests: ask the kernel for an ephemeral port (bind to port 0), note it,
- * release it. A port can in principle be taken by someone else between release and reuse; on a
- * test machine that race is rare enough, and a test that hits it fails loudly (EADDRINUSE).
+ * Free loopback ports for a local cluster and for tests: ask the kernel for an ephemeral port
+ * (bind to port 0), note it, release it.
+ *
+ * Guarantees: the port was free a moment ago. Assumes: nobody takes it between release and reuse;
+ * on one machine that race is rare, and a node that hits it exits at once with EADDRINUSE.
  */
 
 import { createSocket } from 'node:dgram';
