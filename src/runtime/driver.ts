@@ -179,6 +179,9 @@ export interface DriverStats {
   readonly framesSent: number;
   readonly framesReceived: number;
   readonly sendErrors: number;
+  /** Pipelined commits (`AsyncStorage`): wall ms from hand-over to durable, summed and worst. */
+  readonly commitMs: number;
+  readonly commitMsMax: number;
   readonly dropped: Readonly<Record<string, number>>;
   readonly protocol: Readonly<Record<string, number>>;
   readonly transport: Readonly<Record<string, number>>;
@@ -235,6 +238,9 @@ export class Driver<M, C, D> {
     framesSent: 0,
     framesReceived: 0,
     sendErrors: 0,
+    /** Wall time from handing batches to storage to their being durable: total and worst. */
+    commitMs: 0,
+    commitMsMax: 0,
   };
   private readonly dropped: Record<string, number> = {};
 
@@ -564,9 +570,13 @@ export class Driver<M, C, D> {
       return;
     }
     this.committing = groups;
+    const startedMs = performance.now();
     this.committed = result.then(
       () => {
         if (this.committing !== groups) return; // crashed meanwhile
+        const tookMs = performance.now() - startedMs;
+        this.counters.commitMs += tookMs;
+        if (tookMs > this.counters.commitMsMax) this.counters.commitMsMax = tookMs;
         this.settle(groups);
         this.committing = undefined;
         this.committed = undefined;

@@ -19,13 +19,18 @@
  *   that case can only delay (the key count stays bounded by `keyMax`).
  *
  * LAYOUT: a log and a table. A commit appends ONE row to `log`: every write of the batch, encoded
- * together (`[key, value-or-null]` pairs). The `kv` table holds the state as of the last
- * compaction; once the log holds `compactBytes` (default 8 MiB), one transaction applies the
- * log's NET writes to `kv` and empties the log. A send-buffer entry written and deleted between
- * two compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB
- * value costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about
- * 10 µs of CPU per message); appended together, a batch is one row, written sequentially. `load`
- * reads `kv` and replays the log, so a restart sees exactly the committed batches.
+ * together (`[key, encoded-value-or-null]` pairs; each value is its own MessagePack, carried as
+ * bytes). The `kv` table holds the state as of the last compaction; once the log holds
+ * `compactBytes` (default 32 MiB) or `compactKeys` distinct keys, one transaction applies the log's
+ * NET writes to `kv` and marks the log's rows compacted (`logdead`); each later commit deletes two
+ * of them, so no commit frees a whole log at once. A send-buffer entry written and deleted between two
+ * compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB value
+ * costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about 10 µs
+ * of CPU per message); appended together, a batch is one row, written sequentially. The net
+ * writes are kept in memory as the log grows (key → the bytes of its last value), so a compaction
+ * neither reads the log back nor decodes or re-encodes a value: it writes the bytes it holds.
+ * `load` reads `kv` and applies the net writes, so a restart sees exactly the committed batches.
+ * The log format is `user_version` 2; a database with a log of an older format is refused.
  *
  * Durability trade-off (`synchronous`): WAL mode always. `FULL` (the default) fsyncs the WAL at
  * every commit: a committed batch survives a power loss or kernel crash. `NORMAL` fsyncs only at
@@ -55,8 +60,13 @@ export interface StorageOptions {
   readonly path: string;
   /** Default 'FULL'; see the module header for the trade-off. */
   readonly synchronous?: Synchronous;
-  /** Log size (bytes of encoded writes) that triggers a compaction (default 8 MiB). */
+  /**
+   * Log size (bytes of encoded writes) that triggers a compaction (default 32 MiB). A compaction
+   * costs about the live set (a full 2,048-entry send buffer: ~40 ms), so rarer is cheaper.
+   */
   readonly compactBytes?: number;
+  /** Distinct keys written since the last compaction that trigger one (default 100,000). */
+  readonly compactKeys?: number;
   /**
    * Also append every write whose key is `applied` or ends in `/applied` to the `applied` table,
    * in the same transaction: an exact, durable log of every application (for tests that count
@@ -78,10 +88,24 @@ export class Storage implements DriverStorage {
   private readonly setMeta: Database.Statement<[string, string]>;
   private readonly appliedLog: boolean;
   private readonly compactBytes: number;
+  private readonly compactKeys: number;
   private readonly txn: (batch: EncodedBatch) => void;
-  private readonly compactTxn: (net: ReadonlyMap<string, NetWrite>) => void;
+  private readonly compactTxn: () => void;
   /** Bytes of encoded writes in the log since the last compaction. */
   private logBytes = 0;
+  /**
+   * The log's net effect on each key it wrote, in the order a Map replaying the log would hold
+   * them: a key deleted and written again is `reborn` (it moves to the end, as in a Map). Its
+   * bytes are views into the log rows' buffers, so it holds at most the log's size.
+   */
+  private readonly net = new Map<string, NetWrite>();
+  /** Log rows with seq ≤ deadThrough are compacted; those from deadFrom on are still there. */
+  private deadThrough = 0;
+  private deadFrom = 1;
+  /** The keys that have a row in `kv` (the state is in memory anyway: `load` returns it all). */
+  private readonly kvKeys = new Set<string>();
+  /** The newest log row's seq. */
+  private lastSeq = 0;
   private closed = false;
   /** Transactions committed, and compactions done (for observability). */
   commits = 0;
@@ -100,17 +124,41 @@ export class Storage implements DriverStorage {
       this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
       this.db.exec(`
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, writes BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS trace (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, value BLOB NOT NULL);
       `);
-      const row = this.db
-        .prepare('SELECT COALESCE(SUM(LENGTH(writes)), 0) AS n FROM log')
-        .get() as {
-        n: number;
-      };
-      this.logBytes = row.n;
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version < LOG_FORMAT) {
+        const old = this.db
+          .prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'log'")
+          .get() as { n: number };
+        if (old.n > 0 && this.db.prepare('SELECT 1 FROM log LIMIT 1').get() !== undefined) {
+          throw new Error(
+            `storage: ${opts.path} holds a log of an older format (user_version ${version}); ` +
+              'start from an empty data directory',
+          );
+        }
+        this.db.exec('DROP TABLE IF EXISTS log');
+        this.db.pragma(`user_version = ${LOG_FORMAT}`);
+      }
+      // AUTOINCREMENT: a log seq is never reused, so `logdead.through` never covers a new row.
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, writes BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS logdead (id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL);
+        INSERT OR IGNORE INTO logdead (id, through) VALUES (0, 0);
+      `);
+      const dead = this.db.prepare('SELECT through FROM logdead').get() as { through: number };
+      this.deadThrough = dead.through;
+      const span = this.db
+        .prepare(
+          'SELECT COALESCE(MIN(seq), 0) AS lo, COALESCE(MAX(seq), 0) AS hi, ' +
+            'COALESCE(SUM(CASE WHEN seq > ? THEN LENGTH(writes) END), 0) AS n FROM log',
+        )
+        .get(this.deadThrough) as { lo: number; hi: number; n: number };
+      this.deadFrom = span.lo === 0 ? this.deadThrough + 1 : span.lo;
+      this.lastSeq = Math.max(span.hi, this.deadThrough);
+      this.logBytes = span.n;
     } catch (e) {
       this.db.close();
       if ((e as { code?: unknown }).code === 'SQLITE_BUSY') {
@@ -121,14 +169,18 @@ export class Storage implements DriverStorage {
       throw e;
     }
     this.appliedLog = opts.appliedLog ?? false;
-    this.compactBytes = opts.compactBytes ?? 8 * 1024 * 1024;
+    this.compactBytes = opts.compactBytes ?? 32 * 1024 * 1024;
+    this.compactKeys = opts.compactKeys ?? 100_000;
     // ON CONFLICT DO UPDATE keeps the row (and its rowid, hence first-write order).
     this.upsert = this.db.prepare(
       'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
     this.remove = this.db.prepare('DELETE FROM kv WHERE key = ?');
     const appendLog = this.db.prepare<[Buffer]>('INSERT INTO log (writes) VALUES (?)');
-    const clearLog = this.db.prepare('DELETE FROM log');
+    const dropDead = this.db.prepare<[number, number]>(
+      'DELETE FROM log WHERE seq >= ? AND seq <= ?',
+    );
+    const markDead = this.db.prepare<[number]>('UPDATE logdead SET through = ?');
     const appendTrace = this.db.prepare<[string]>('INSERT INTO trace (event) VALUES (?)');
     const appendApplied = this.db.prepare<[number, Buffer]>(
       'INSERT INTO applied (t, value) VALUES (?, ?)',
@@ -137,18 +189,40 @@ export class Storage implements DriverStorage {
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
     this.txn = this.db.transaction((batch: EncodedBatch) => {
-      if (batch.log !== null) appendLog.run(toBuffer(batch.log));
+      if (batch.log !== null)
+        this.lastSeq = Number(appendLog.run(toBuffer(batch.log)).lastInsertRowid);
+      // Compacted rows go a few at a time: a commit adds at most one row and drops up to
+      // DEAD_ROWS_PER_COMMIT, so the garbage never grows, and no commit frees a whole log at once.
+      if (this.deadFrom <= this.deadThrough) {
+        const upTo = Math.min(this.deadThrough, this.deadFrom + DEAD_ROWS_PER_COMMIT - 1);
+        dropDead.run(this.deadFrom, upTo);
+        this.deadFrom = upTo + 1;
+      }
       if (this.appliedLog) for (const [t, v] of batch.applied) appendApplied.run(t, toBuffer(v));
       for (const e of batch.events) appendTrace.run(e);
       for (const [k, v] of batch.meta) this.setMeta.run(k, v);
     });
-    this.compactTxn = this.db.transaction((net: ReadonlyMap<string, NetWrite>) => {
-      for (const [key, { value, reborn }] of net) {
-        if (value === null || reborn) this.remove.run(key);
-        if (value !== null) this.upsert.run(key, toBuffer(encodePayload(value)));
+    this.compactTxn = this.db.transaction(() => {
+      for (const [key, { bytes, reborn }] of this.net) {
+        // Only a key that has a row in kv needs a delete: a send-buffer entry written and acked
+        // within the log's span (nearly all of them) costs nothing here.
+        if ((bytes === null || reborn) && this.kvKeys.delete(key)) this.remove.run(key);
+        if (bytes !== null) {
+          this.upsert.run(key, toBuffer(bytes));
+          this.kvKeys.add(key);
+        }
       }
-      clearLog.run();
+      markDead.run(this.lastSeq);
     });
+    for (const r of this.db.prepare('SELECT key FROM kv').all() as { key: string }[]) {
+      this.kvKeys.add(r.key);
+    }
+    const rows = this.db
+      .prepare('SELECT writes FROM log WHERE seq > ? ORDER BY seq')
+      .all(this.deadThrough) as {
+      writes: Buffer;
+    }[];
+    for (const r of rows) this.noteLogRow(r.writes);
   }
 
   /** The durable key-value map, in first-write order: `kv`, then the log replayed. */
@@ -160,10 +234,10 @@ export class Storage implements DriverStorage {
       value: Buffer;
     }[];
     for (const row of rows) out.set(row.key, decodeValue(`value of ${row.key}`, row.value));
-    this.replayLog((key, value) => {
-      if (value === null) out.delete(key);
-      else out.set(key, value);
-    });
+    for (const [key, { bytes, reborn }] of this.net) {
+      if (bytes === null || reborn) out.delete(key);
+      if (bytes !== null) out.set(key, decodeValue(`value of ${key}`, bytes));
+    }
     return out;
   }
 
@@ -220,49 +294,58 @@ export class Storage implements DriverStorage {
     this.check();
     this.txn(batch);
     this.commits++;
-    this.logBytes += batch.log?.length ?? 0;
-    if (this.logBytes >= this.compactBytes) this.compact();
+    if (batch.log !== null) {
+      this.logBytes += batch.log.length;
+      this.noteLogRow(batch.log);
+    }
+    if (this.logBytes >= this.compactBytes || this.net.size >= this.compactKeys) this.compact();
   }
 
   /**
-   * Applies the log's net writes to `kv` and empties the log, in one transaction: runs by itself
+   * Applies the log's net writes to `kv` and marks the log compacted, in one transaction: runs by itself
    * when the log reaches `compactBytes`; callable any time (tests).
    */
   compact(): void {
     this.check();
-    // The net effect of the log on each key, in the order a Map replaying it would hold them: a
-    // key deleted and written again is `reborn` (it moves to the end, as in a Map).
-    const net = new Map<string, NetWrite>();
-    this.replayLog((key, value) => {
-      const cur = net.get(key);
-      if (value === null) {
-        net.delete(key);
-        net.set(key, { value: null, reborn: false });
-      } else if (cur !== undefined && cur.value === null) {
-        net.delete(key);
-        net.set(key, { value, reborn: true });
-      } else {
-        net.set(key, { value, reborn: cur?.reborn ?? false });
-      }
-    });
-    this.compactTxn(net);
+    this.compactTxn();
+    // Rows up to lastSeq are now garbage, dropped by later commits (see txn).
+    if (this.deadFrom > this.deadThrough) this.deadFrom = this.deadThrough + 1;
+    this.deadThrough = this.lastSeq;
+    this.net.clear();
     this.logBytes = 0;
     this.compactions++;
   }
 
-  /** Calls `f` for every write in the log, in commit order. */
-  private replayLog(f: (key: string, value: unknown) => void): void {
-    const rows = this.db.prepare('SELECT writes FROM log ORDER BY seq').all() as {
-      writes: Buffer;
-    }[];
-    for (const row of rows) {
-      const pairs = decodeValue('a log row', row.writes);
-      if (!Array.isArray(pairs)) throw new Error('storage: a log row is not a list of writes');
-      for (const pair of pairs as unknown[]) {
-        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || pair.length !== 2) {
-          throw new Error('storage: a log row holds a malformed write');
-        }
-        f(pair[0], pair[1] as unknown);
+  /** Rows in the log table, compacted ones not yet dropped included (tests, observability). */
+  logRows(): number {
+    this.check();
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM log').get() as { n: number }).n;
+  }
+
+  /** Folds one log row (a committed batch's writes) into `net`. */
+  private noteLogRow(row: Uint8Array): void {
+    const pairs = decodeValue('a log row', row);
+    if (!Array.isArray(pairs)) throw new Error('storage: a log row is not a list of writes');
+    for (const pair of pairs as unknown[]) {
+      if (
+        !Array.isArray(pair) ||
+        pair.length !== 2 ||
+        typeof pair[0] !== 'string' ||
+        !(pair[1] === null || pair[1] instanceof Uint8Array)
+      ) {
+        throw new Error('storage: a log row holds a malformed write');
+      }
+      const key = pair[0];
+      const bytes = pair[1] as Uint8Array | null;
+      const cur = this.net.get(key);
+      if (bytes === null) {
+        this.net.delete(key);
+        this.net.set(key, { bytes: null, reborn: false });
+      } else if (cur !== undefined && cur.bytes === null) {
+        this.net.delete(key);
+        this.net.set(key, { bytes, reborn: true });
+      } else {
+        this.net.set(key, { bytes, reborn: cur?.reborn ?? false });
       }
     }
   }
@@ -315,9 +398,16 @@ export class Storage implements DriverStorage {
 }
 
 interface NetWrite {
-  readonly value: unknown;
+  /** The encoded value; null: deleted. */
+  readonly bytes: Uint8Array | null;
   readonly reborn: boolean;
 }
+
+/** `PRAGMA user_version` of the current log format: values encoded one by one, as bytes. */
+const LOG_FORMAT = 2;
+
+/** Compacted log rows each commit deletes (see `Storage.txn`). */
+const DEAD_ROWS_PER_COMMIT = 2;
 
 /**
  * What the driver needs of durable storage: `Storage` (commits on the calling thread) or
@@ -360,11 +450,19 @@ export function encodeBatch(
   meta: ReadonlyMap<string, string> = new Map(),
 ): EncodedBatch {
   return {
-    log: writes.size === 0 ? null : encodePayload([...writes]),
+    log: writes.size === 0 ? null : encodeLog(writes),
     applied: applied.map((row) => [row.t, encodePayload(row.value)] as const),
     events,
     meta: [...meta],
   };
+}
+
+/** A log row: `[key, encodePayload(value) or null]` pairs, one MessagePack value. */
+function encodeLog(writes: ReadonlyMap<string, unknown>): Uint8Array {
+  const pairs: [string, Uint8Array | null][] = [];
+  for (const [key, value] of writes)
+    pairs.push([key, value === null ? null : encodePayload(value)]);
+  return encodePayload(pairs);
 }
 
 export function isAppliedKey(key: string): boolean {

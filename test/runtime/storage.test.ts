@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { Storage } from '../../src/runtime/storage.ts';
 
@@ -128,11 +129,38 @@ test('storage: a compaction happens once the log reaches compactBytes, and only 
     }
     // 40 batches of ~5 KB: about 20 compactions, each leaving only the 5 live entries in kv.
     assert.ok(st.compactions >= 15 && st.compactions <= 25, `compactions: ${st.compactions}`);
+    // Compacted rows are dropped by later commits: the table never holds the whole history.
+    assert.ok(st.logRows() <= 4, `log rows: ${st.logRows()}`);
     assert.deepEqual(
       [...st.load().keys()],
       [0, 1, 2, 3, 4].map((k) => `tx/n2/${seq - 5 + k}`),
     );
     st.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage: a database whose log is of an older format is refused with a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-storage-old-'));
+  const path = join(dir, 's.db');
+  try {
+    // The format before user_version 2: log rows hold the values themselves, not their bytes.
+    const db = new Database(path);
+    db.exec('CREATE TABLE log (seq INTEGER PRIMARY KEY, writes BLOB NOT NULL)');
+    db.prepare('INSERT INTO log (writes) VALUES (?)').run(Buffer.from([0x90]));
+    db.close();
+    assert.throws(() => new Storage({ path }), /older format.*empty data directory/);
+    // An old database with an empty log is simply taken over.
+    const db2 = new Database(path);
+    db2.exec('DELETE FROM log');
+    db2.close();
+    const st = new Storage({ path });
+    st.applyBatch([{ key: 'a', value: 1 }]);
+    st.close();
+    const again = new Storage({ path });
+    assert.deepEqual([...again.load()], [['a', 1]]);
+    again.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

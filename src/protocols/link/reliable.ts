@@ -713,8 +713,17 @@ export class ReliableEndpoint
     }
     peer.cc?.onAcked(acked.length);
     const deletes: DurableWrite[] = [];
+    // ONE round-trip sample per ack (Karn's rule: of a message sent once), from the oldest such
+    // message it acks, as Linux does for its RTO: an ack covering hundreds of messages would
+    // otherwise feed hundreds of correlated samples into SRTT/RTTVAR, which then forget the
+    // variance of the previous round trip within one ack and let the RTO fall below the next
+    // commit stall (spurious retransmissions by the thousand in loopback benchmarks).
+    let oldestSentAt = Number.POSITIVE_INFINITY;
     for (const e of acked) {
-      if (e.transmissions === 1) this.rttSample(peer, now - e.firstSentAt); // Karn's rule
+      if (e.transmissions === 1 && e.firstSentAt < oldestSentAt) oldestSentAt = e.firstSentAt;
+    }
+    if (oldestSentAt !== Number.POSITIVE_INFINITY) this.rttSample(peer, now - oldestSentAt);
+    for (const e of acked) {
       // RACK: an ack for a transmission sent at lastSentAt (if it cannot be an ack of an earlier
       // transmission, i.e. it came back no faster than the fastest round trip seen).
       if (
