@@ -66,6 +66,27 @@ test('pair: the RTO adapts to the measured round-trip time (RFC 6298)', () => {
   assert.ok(p.now - t0 < 60, `RTO ${p.now - t0} ms after 20 samples of 30 ms`);
 });
 
+test('pair: the ack echoes the send time it answers, so a lost ack does not inflate the RTT', () => {
+  const p = new Pair(perfectLink({ rtoInitialMs: 1000, rtoMinMs: 10, jitterRatio: 0 }));
+  p.command('a', { type: 'send', to: 'b', payload: 1 });
+  p.advance(30);
+  p.deliverOne(); // seq 1 reaches b at 30 ms
+  p.drop(); // its ack is lost
+  p.advance(470);
+  p.command('a', { type: 'send', to: 'b', payload: 2 }); // at 500 ms
+  p.advance(30);
+  p.deliverOne(); // seq 2 reaches b: the ack covers seq 1 too, and echoes 500
+  const ack = p.inFlight[0]?.msg as { cum: number; ts?: number } | undefined;
+  assert.equal(ack?.cum, 2);
+  assert.equal(ack.ts, 500);
+  p.deliverOne();
+  // One sample of 30 ms. Timing by message age (Karn's rule) would also have taken seq 1's
+  // 530 ms, which is not a round trip: the ack that answered it in 30 ms was lost.
+  const st = p.proto('a').stats();
+  assert.equal(st.srttMsMax, 30);
+  assert.equal(st.minRttMs, 30);
+});
+
 test('pair: selective acks release out-of-order messages without resending them', () => {
   const p = new Pair(perfectLink({ rtoInitialMs: 100, jitterRatio: 0 }));
   for (const x of [1, 2, 3]) p.command('a', { type: 'send', to: 'b', payload: x });
@@ -73,7 +94,8 @@ test('pair: selective acks release out-of-order messages without resending them'
   p.deliverOne(0); // seq 2 → b, ack {cum 0, sack [2]}
   p.deliverOne(0); // seq 3 → b, ack {cum 0, sack [2,3]}
   const acks = p.inFlight.map((m) => m.msg);
-  assert.deepEqual(acks.at(-1), { type: 'ack', cum: 0, sack: [2, 3] });
+  // ts: the echo of the earliest frame this ack answers (all were sent at time 0).
+  assert.deepEqual(acks.at(-1), { type: 'ack', cum: 0, sack: [2, 3], ts: 0 });
   p.flush();
   assert.equal(p.proto('a').stats().inFlight, 1, 'only seq 1 still unacked');
   p.advance(100);
@@ -261,8 +283,8 @@ test('pair: delayed acks batch several deliveries into one cumulative ack', () =
   p.advance(20);
   assert.deepEqual(
     p.inFlight.map((m) => m.msg),
-    [{ type: 'ack', cum: 3, sack: [] }],
-    'one cumulative ack for three messages',
+    [{ type: 'ack', cum: 3, sack: [], ts: 0 }],
+    'one cumulative ack for three messages, echoing the earliest send time',
   );
   p.flush();
   assert.equal(p.proto('a').stats().inFlight, 0);

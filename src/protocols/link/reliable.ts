@@ -28,7 +28,9 @@
  * `floor`: every seq below it is acked or abandoned. The receiver moves W up to floor − 1, so a
  * gap never stalls it.
  *
- * Timeout (RFC 6298): SRTT/RTTVAR from samples of messages sent once (Karn's rule), RTO = SRTT +
+ * Timeout (RFC 6298): SRTT/RTTVAR from round-trip samples — one per ack, timed by the `ts` the
+ * ack echoes (RFC 7323's RTTM: every data frame carries its send time, the ack returns the
+ * earliest it answers), else by Karn's rule (messages sent once) for acks without one — RTO = SRTT +
  * max(G, 4·RTTVAR) clamped to [rtoMinMs, rtoMaxMs]; on a timeout RTO doubles (capped), and every
  * retransmission deadline is stretched by up to `jitterRatio` (never shortened: a shorter wait
  * than the RTO only adds spurious retransmissions) with the injected Rng so retries of many
@@ -81,6 +83,11 @@ export type ReliableMsg =
       readonly payload: unknown;
       /** Application idempotency key (exactly-once only). */
       readonly key?: string;
+      /**
+       * The sender's clock (ms) when it sent THIS transmission; the receiver's ack echoes it, so
+       * the sender times round trips exactly (RFC 7323's RTTM), retransmissions included.
+       */
+      readonly ts?: number;
     }
   | {
       readonly type: 'ack';
@@ -99,6 +106,8 @@ export type ReliableMsg =
       readonly dup?: true;
       /** Receiver window: the sender may send seqs ≤ cum + wnd (absent: none advertised). */
       readonly wnd?: number;
+      /** Echo of the `ts` of the earliest data frame this ack answers (see `data.ts`). */
+      readonly ts?: number;
     };
 
 export interface ReliableSend {
@@ -242,6 +251,8 @@ interface Peer {
   ackOwed: boolean;
   /** The ack owed answers a duplicate arrival (D-SACK). */
   ackDup: boolean;
+  /** `ts` of the earliest data frame the owed ack answers (undefined: none carried one). */
+  tsEcho: number | undefined;
   /** RACK reordering window multiplier, doubled on each D-SACK (RFC 8985 §6.2). */
   reoMult: number;
   /** Loss-detection retransmissions since the last D-SACK: every 16 halve reoMult again. */
@@ -320,7 +331,8 @@ export function isReliableMsg(v: unknown): v is ReliableMsg {
       isSeq(m.floor) &&
       (m.mode === 'pl' || m.mode === 'amo' || m.mode === 'alo' || m.mode === 'eo') &&
       'payload' in m &&
-      (m.key === undefined || typeof m.key === 'string')
+      (m.key === undefined || typeof m.key === 'string') &&
+      (m.ts === undefined || isTime(m.ts))
     );
   }
   if (m.type === 'ack') {
@@ -331,10 +343,15 @@ export function isReliableMsg(v: unknown): v is ReliableMsg {
       m.sack.length <= 4096 &&
       m.sack.length % 2 === 0 &&
       m.sack.every(isSeq) &&
-      (m.wnd === undefined || isSeq(m.wnd))
+      (m.wnd === undefined || isSeq(m.wnd)) &&
+      (m.ts === undefined || isTime(m.ts))
     );
   }
   return false;
+}
+
+function isTime(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0;
 }
 
 function isSeq(x: unknown): x is number {
@@ -473,7 +490,7 @@ export class ReliableEndpoint
       this.counters.sent++;
       peer.amoRecent.push({ seq, at: now });
       if (peer.amoRecent.length - peer.amoHead > this.amoRecentMax) peer.amoHead++;
-      this.send(peer.id, { ...msg, floor: this.floor(now, peer) });
+      this.send(peer.id, { ...msg, floor: this.floor(now, peer), ts: now });
       return;
     }
     if (mode === 'alo' || mode === 'eo') {
@@ -515,7 +532,14 @@ export class ReliableEndpoint
     let cwnd = 0;
     let lossBaseline = 0;
     let congestionEpisodes = 0;
+    // Round-trip estimates: the largest RTO and SRTT, the smallest minimum RTT over the peers.
+    let rtoMsMax = 0;
+    let srttMsMax = 0;
+    let minRttMs = Number.POSITIVE_INFINITY;
     for (const p of this.peers.values()) {
+      rtoMsMax = Math.max(rtoMsMax, p.rto);
+      srttMsMax = Math.max(srttMsMax, p.srtt ?? 0);
+      minRttMs = Math.min(minRttMs, p.minRtt);
       inFlight += p.inFlight.size;
       waiting += p.waiting.length - p.waitingHead;
       dedupEntries += 1 + p.window.size;
@@ -525,7 +549,16 @@ export class ReliableEndpoint
         congestionEpisodes += p.cc.episodes;
       }
     }
-    const base = { ...this.counters, inFlight, waiting, dedupEntries, keys: this.keys.size };
+    const base = {
+      ...this.counters,
+      inFlight,
+      waiting,
+      dedupEntries,
+      keys: this.keys.size,
+      rtoMsMax,
+      srttMsMax,
+      minRttMs: Number.isFinite(minRttMs) ? minRttMs : 0,
+    };
     if (this.opts.congestion === undefined) return base;
     return { ...base, cwnd, lossBaseline, congestionEpisodes };
   }
@@ -561,6 +594,7 @@ export class ReliableEndpoint
         window: new SeqWindow(),
         ackOwed: false,
         ackDup: false,
+        tsEcho: undefined,
         reoMult: 1,
         rackSinceDup: 0,
       };
@@ -630,7 +664,7 @@ export class ReliableEndpoint
         lastSentAt: now,
       });
       this.counters.sent++;
-      this.send(peer.id, { ...w.msg, floor: this.floor(now, peer) });
+      this.send(peer.id, { ...w.msg, floor: this.floor(now, peer), ts: now });
       if (peer.rtoTimerAt === undefined || deadline < peer.rtoTimerAt) {
         peer.rtoTimerAt = deadline;
         this.setTimer(`rto/${peer.id}`, instant(deadline));
@@ -666,7 +700,7 @@ export class ReliableEndpoint
       if (e.deadline < earliest) earliest = e.deadline;
       peer.cc?.onLost(1);
       this.counters.retransmissions++;
-      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
+      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer), ts: now });
     }
     if (earliest !== Number.POSITIVE_INFINITY) {
       peer.rtoTimerAt = earliest;
@@ -713,22 +747,24 @@ export class ReliableEndpoint
     }
     peer.cc?.onAcked(acked.length);
     const deletes: DurableWrite[] = [];
-    // ONE round-trip sample per ack (Karn's rule: of a message sent once), from the oldest such
-    // message it acks, as Linux does for its RTO: an ack covering hundreds of messages would
-    // otherwise feed hundreds of correlated samples into SRTT/RTTVAR, which then forget the
-    // variance of the previous round trip within one ack and let the RTO fall below the next
-    // commit stall (spurious retransmissions by the thousand in loopback benchmarks).
-    let oldestSentAt = Number.POSITIVE_INFINITY;
+    // Round trips: from the echoed `ts` (one exact sample per ack, retransmissions included).
+    // An ack without one (a peer that sends none) falls back to Karn's rule below: a sample per
+    // newly acked message sent once. Per-message samples are correlated (an ack covering hundreds
+    // of messages feeds SRTT/RTTVAR hundreds of near-equal values, so the RTO forgets earlier
+    // variance), and under ack loss their age is not a round trip; the echo has neither flaw.
+    const echoed = ack.ts !== undefined && ack.ts <= now;
+    if (echoed) this.rttSample(peer, now - ack.ts);
     for (const e of acked) {
-      if (e.transmissions === 1 && e.firstSentAt < oldestSentAt) oldestSentAt = e.firstSentAt;
-    }
-    if (oldestSentAt !== Number.POSITIVE_INFINITY) this.rttSample(peer, now - oldestSentAt);
-    for (const e of acked) {
-      // RACK: an ack for a transmission sent at lastSentAt (if it cannot be an ack of an earlier
-      // transmission, i.e. it came back no faster than the fastest round trip seen).
+      if (!echoed && e.transmissions === 1) this.rttSample(peer, now - e.firstSentAt);
+      // RACK: an ack for a transmission sent at lastSentAt, if it cannot be an ack of an earlier
+      // transmission: with an echo, every frame this ack answers was sent at or after it; without,
+      // it came back no faster than the fastest round trip seen. (The min-RTT test alone misfires
+      // when commits stretch round trips far beyond the minimum: an original acked late made a
+      // fresh retransmission look delivered, and every message sent before it look lost.)
       if (
         e.lastSentAt > peer.rackSentAt &&
-        (e.transmissions === 1 || now - e.lastSentAt >= peer.minRtt)
+        (e.transmissions === 1 ||
+          (echoed ? ack.ts >= e.lastSentAt : now - e.lastSentAt >= peer.minRtt))
       ) {
         peer.rackSentAt = e.lastSentAt;
       }
@@ -785,7 +821,7 @@ export class ReliableEndpoint
         peer.reoMult = Math.max(1, peer.reoMult / 2);
       }
       this.counters.retransmissions++;
-      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer) });
+      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer), ts: now });
     }
   }
 
@@ -826,19 +862,19 @@ export class ReliableEndpoint
       if (!seen) this.mark(peer, msg.seq);
       else peer.ackDup = true; // D-SACK: the sender learns its retransmission was spurious
       this.applyAndDeliver(peer, msg, []);
-      this.owe(now, peer);
+      this.owe(now, peer, msg.ts);
       return;
     }
     if (seen) {
       this.counters.duplicatesDropped++;
       peer.ackDup = true;
-      if (msg.mode !== 'amo') this.owe(now, peer); // ack again: the first ack may have been lost
+      if (msg.mode !== 'amo') this.owe(now, peer, msg.ts); // ack again: the first ack may have been lost
       return;
     }
     this.mark(peer, msg.seq);
     if (msg.mode === 'pl') {
       this.applyAndDeliver(peer, msg, undefined);
-      this.owe(now, peer);
+      this.owe(now, peer, msg.ts);
       return;
     }
     const writes: DurableWrite[] = [{ key: `rx/${peer.id}`, value: this.rxState(peer) }];
@@ -848,7 +884,7 @@ export class ReliableEndpoint
         this.counters.keyDuplicatesDropped++;
         this.persist(writes);
         this.counters.persists++;
-        this.owe(now, peer);
+        this.owe(now, peer, msg.ts);
         return;
       }
       const expires = now + this.opts.keyWindowMs;
@@ -865,7 +901,7 @@ export class ReliableEndpoint
     // checkers count applications from it, since a crash may lose the notification that follows).
     writes.push({ key: APPLIED_KEY, value: { from: peer.id, seq: msg.seq, payload: msg.payload } });
     this.applyAndDeliver(peer, msg, writes);
-    if (msg.mode === 'eo') this.owe(now, peer);
+    if (msg.mode === 'eo') this.owe(now, peer, msg.ts);
   }
 
   private mark(peer: Peer, seq: number): void {
@@ -917,7 +953,10 @@ export class ReliableEndpoint
     this.deliver(effect === undefined ? event : { ...event, state: this.appState });
   }
 
-  private owe(now: Instant, peer: Peer): void {
+  /** An ack is owed to `peer` for a data frame sent at `ts` (its sender's clock). */
+  private owe(now: Instant, peer: Peer, ts: number | undefined): void {
+    // Echo the EARLIEST frame's ts: the round trip then includes the ack delay (RFC 7323 §4.3).
+    if (peer.tsEcho === undefined) peer.tsEcho = ts;
     if (this.opts.ackDelayMs <= 0) {
       this.sendAck(peer);
       return;
@@ -953,6 +992,10 @@ export class ReliableEndpoint
     let ack: ReliableMsg = { type: 'ack', cum: peer.w, sack };
     if (dup) ack = { ...ack, dup: true };
     if (wnd !== undefined) ack = { ...ack, wnd };
+    if (peer.tsEcho !== undefined) {
+      ack = { ...ack, ts: peer.tsEcho };
+      peer.tsEcho = undefined;
+    }
     this.send(peer.id, ack);
   }
 }
