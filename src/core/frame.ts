@@ -41,6 +41,7 @@ import { SteadfastError } from './errors.ts';
 import type { KeyRing, Mac } from './mac.ts';
 import { tagsEqual } from './mac.ts';
 import type { DropReason } from './trace.ts';
+import { allocBytes } from './slab.ts';
 
 /** An addressed message. `from` and `to` are node ids (1..255 bytes of UTF-8 each). */
 export interface Frame {
@@ -194,8 +195,8 @@ export function encodeFrame(frame: Frame, opts: FrameOptions): Uint8Array {
     );
   }
 
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const out = allocBytes(size);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint32(0, size - PREFIX_BYTES);
   out[4] = FRAME_MAGIC;
   out[5] = FRAME_VERSION;

@@ -13,6 +13,9 @@
  *     "trace": true,                          // record the trace in each node's SQLite
  *     "appliedLog": false,                    // durable log of every application (tests)
  *     "udp": { "maxDatagramBytes": 1200, "receiveBufferBytes": 4194304 },
+ *                                             // + "packBytes": datagram size packing fills
+ *                                             //   (default 16384 if every node is on loopback,
+ *                                             //   else maxDatagramBytes; see udp.ts)
  *     "reliable": { "sendWindowMax": 256 }    // optional overrides of the link's options
  *   }
  *
@@ -85,6 +88,8 @@ export const configSchema = z
     udp: z
       .object({
         maxDatagramBytes: z.number().int().min(64).max(65_507).default(1200),
+        /** Datagram size packing fills; default: see `udpPackBytes`. */
+        packBytes: z.number().int().min(64).max(65_507).optional(),
         receiveBufferBytes: z
           .number()
           .int()
@@ -120,7 +125,31 @@ export function parseConfig(json: unknown, baseDir = '.'): ClusterConfig {
   const r = configSchema.safeParse(json);
   if (!r.success) throw new ConfigError(describeIssues(r.error.issues));
   const cfg = r.data;
+  if (cfg.udp.packBytes !== undefined && cfg.udp.packBytes < cfg.udp.maxDatagramBytes) {
+    throw new ConfigError(
+      `udp.packBytes: must be at least udp.maxDatagramBytes (${cfg.udp.maxDatagramBytes}), got ${cfg.udp.packBytes}`,
+    );
+  }
   return isAbsolute(cfg.dataDir) ? cfg : { ...cfg, dataDir: join(baseDir, cfg.dataDir) };
+}
+
+/** Datagram size packing fills when every node is on loopback (whose MTU is 64 KiB). */
+export const LOOPBACK_PACK_BYTES = 16_384;
+
+/** A host that is this machine's loopback interface: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The datagram size UDP packing fills: `udp.packBytes` if set; else, when every node of the
+ * cluster is on loopback, LOOPBACK_PACK_BYTES (nothing on that path fragments below 64 KiB);
+ * else `udp.maxDatagramBytes` (a datagram then never exceeds the safe size).
+ */
+export function udpPackBytes(cfg: ClusterConfig): number {
+  if (cfg.udp.packBytes !== undefined) return cfg.udp.packBytes;
+  const local = Object.values(cfg.nodes).every((a) => isLoopbackHost(a.host));
+  return local ? Math.max(cfg.udp.maxDatagramBytes, LOOPBACK_PACK_BYTES) : cfg.udp.maxDatagramBytes;
 }
 
 export function loadConfig(path: string): ClusterConfig {

@@ -50,7 +50,7 @@ import {
 } from '../protocols/delivery/guarantees.ts';
 import type { ReliableMsg, ReliableOptions } from '../protocols/link/reliable.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
-import type { ClusterConfig } from './config.ts';
+import { udpPackBytes, type ClusterConfig } from './config.ts';
 import { Driver } from './driver.ts';
 import { effectByName } from './effects.ts';
 import { AsyncStorage } from './async-storage.ts';
@@ -123,6 +123,7 @@ export function makeTransport(cfg: ClusterConfig, id: NodeId): Transport {
         bind,
         peers,
         maxDatagramBytes: cfg.udp.maxDatagramBytes,
+        packBytes: udpPackBytes(cfg),
         receiveBufferBytes: cfg.udp.receiveBufferBytes,
       })
     : new TcpTransport({ bind, peers });

@@ -4,12 +4,15 @@
  * path), duplicated or reordered, never split; the reliable link above heals all of it.
  *
  * PACKING. Frames sent to the same peer within one synchronous run of code (the driver carries
- * out a turn's outputs in one loop) are packed into as few datagrams as fit `maxDatagramBytes`,
- * concatenated: frames are length-prefixed, so the receiver splits them again. One datagram per
- * frame costs a system call and a trip through the kernel's network stack each; packing ten 1 KiB
- * frames into a 12 KB datagram on loopback costs one. Frames in one datagram are lost together
- * (a correlated omission, still fair loss). The flush runs as a microtask, so packing delays a
- * frame by no event-loop turn. `pack: false` sends one datagram per frame.
+ * out a turn's outputs in one loop) are packed into as few datagrams as fit `packBytes` (default
+ * `maxDatagramBytes`), concatenated: frames are length-prefixed, so the receiver splits them
+ * again. One datagram per frame costs a system call and a trip through the kernel's network stack
+ * each; packing fourteen 1 KiB frames into a 16 KB datagram on loopback costs one. Frames in one
+ * datagram are lost together (a correlated omission, still fair loss). The flush runs as a
+ * microtask, so packing delays a frame by no event-loop turn. `pack: false` sends one datagram
+ * per frame. `packBytes` bounds datagrams, `maxDatagramBytes` frames: a frame never needs more
+ * than one datagram of the safe size, so what a node may send does not depend on where its peers
+ * are, while datagrams between peers on a path with a large MTU (loopback: 64 KiB) carry many.
  *
  * MTU: a frame larger than `maxDatagramBytes` is REJECTED by `send` with
  * `SteadfastError('frame-too-large')`, never fragmented by us. The default, 1200 bytes, is the
@@ -50,6 +53,8 @@ export interface UdpOptions {
   readonly peers: ReadonlyMap<NodeId, Address>;
   /** Largest frame sent (default 1200, at most 65,507). */
   readonly maxDatagramBytes?: number;
+  /** Largest datagram packing fills (default `maxDatagramBytes`; from it up to 65,507). */
+  readonly packBytes?: number;
   /** SO_RCVBUF / SO_SNDBUF request in bytes (default 4 MiB each; capped by the kernel). */
   readonly receiveBufferBytes?: number;
   readonly sendBufferBytes?: number;
@@ -69,6 +74,7 @@ const MIN_FRAME_BYTES = 8;
 export class UdpTransport implements Transport {
   readonly kind = 'udp';
   readonly maxFrameBytes: number;
+  private readonly packBytes: number;
   private readonly opts: UdpOptions;
   /** Peer addresses with host names resolved once at start (no DNS lookup per datagram). */
   private peers = new Map<NodeId, Address>();
@@ -98,7 +104,15 @@ export class UdpTransport implements Transport {
         `maxDatagramBytes must be an integer in 64..${UDP_MAX_DATAGRAM_BYTES}, got ${max}`,
       );
     }
+    const packBytes = opts.packBytes ?? max;
+    if (!Number.isInteger(packBytes) || packBytes < max || packBytes > UDP_MAX_DATAGRAM_BYTES) {
+      throw new SteadfastError(
+        'bad-argument',
+        `packBytes must be an integer in maxDatagramBytes (${max})..${UDP_MAX_DATAGRAM_BYTES}, got ${packBytes}`,
+      );
+    }
     this.maxFrameBytes = max;
+    this.packBytes = packBytes;
     this.opts = opts;
     this.pack = opts.pack ?? true;
   }
@@ -188,7 +202,7 @@ export class UdpTransport implements Transport {
       box = { frames: [], bytes: 0 };
       this.outboxes.set(to, box);
     }
-    if (box.bytes + frame.length > this.maxFrameBytes) this.flushBox(socket, addr, box);
+    if (box.bytes + frame.length > this.packBytes) this.flushBox(socket, addr, box);
     box.frames.push(frame);
     box.bytes += frame.length;
     if (!this.flushQueued) {
