@@ -533,15 +533,7 @@ async function main(): Promise<void> {
           steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs, 'NORMAL'),
         );
         await run(`steadfast exactly-once UDP ${SAFE_PACK_BYTES} B dgrams`, label, () =>
-          steadfastRow(
-            'udp',
-            'exactly-once',
-            count,
-            nsName,
-            timeoutMs,
-            'FULL',
-            SAFE_PACK_BYTES,
-          ),
+          steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs, 'FULL', SAFE_PACK_BYTES),
         );
       }
       await run('steadfast at-least-once TCP', label, () =>
