@@ -24,7 +24,8 @@
  * The machine is shared: figures vary between runs; compare rows of one run.
  *
  * Usage: node --import tsx bench/transport.ts [--messages N] [--quick] [--no-netns] [--no-mqtt]
- *        [--row-timeout S]
+ *        [--row-timeout S] [--only TEXT]
+ *   --only   run just the rows whose "name (network)" contains TEXT, e.g. --only "TCP (netns 20%)".
  *   --quick  20,000 messages per row and a 60 s row timeout (a smoke run).
  */
 
@@ -504,7 +505,9 @@ async function main(): Promise<void> {
     throw new Error('--messages must be a positive integer');
   const out = (s: string) => process.stdout.write(s);
   const rows: Row[] = [];
+  const only = value('--only');
   const run = async (name: string, net: string, f: () => Promise<Omit<Row, 'name' | 'net'>>) => {
+    if (only !== undefined && !`${name} (${net})`.includes(only)) return;
     out(`  ${name} (${net}) ...`);
     const r = { name, net, ...(await f()) };
     rows.push(r);
@@ -545,6 +548,7 @@ async function main(): Promise<void> {
       if (drop === 0 && !flag('--no-mqtt')) {
         for (const q of ['mqtt1', 'mqtt2'] as const) {
           const name = `MQTT QoS ${q === 'mqtt1' ? 1 : 2} (mosquitto)`;
+          if (only !== undefined && !`${name} (${label})`.includes(only)) continue;
           const r = await withMosquitto((port) => rawRow(q, count, undefined, timeoutMs, port));
           if (typeof r === 'string') out(`  ${name}: skipped, ${r}\n`);
           else {
