@@ -177,10 +177,7 @@ export class PlainEncoder {
           this.view.setUint32(p + 1, n);
           this.pos = p + 5;
         } else {
-          b[p] = 0xcf;
-          this.view.setUint32(p + 1, Math.floor(n / 0x100000000));
-          this.view.setUint32(p + 5, n >>> 0);
-          this.pos = p + 9;
+          this.wide(p, 0xcf, n);
         }
       } else if (n >= -0x20) {
         b[p] = 0xe0 | (n + 0x20);
@@ -198,10 +195,7 @@ export class PlainEncoder {
         this.view.setInt32(p + 1, n);
         this.pos = p + 5;
       } else {
-        b[p] = 0xd3;
-        this.view.setUint32(p + 1, Math.floor(n / 0x100000000));
-        this.view.setUint32(p + 5, n >>> 0);
-        this.pos = p + 9;
+        this.wide(p, 0xd3, n);
       }
       return;
     }
@@ -210,25 +204,20 @@ export class PlainEncoder {
     this.pos = p + 9;
   }
 
+  /** uint 64 / int 64 of a safe integer: high word (two's complement when negative), low word. */
+  private wide(p: number, head: number, n: number): void {
+    this.buf[p] = head;
+    this.view.setUint32(p + 1, Math.floor(n / 0x100000000));
+    this.view.setUint32(p + 5, n >>> 0);
+    this.pos = p + 9;
+  }
+
   private string(s: string): void {
     const n = utf8Count(s);
     this.ensure(5 + n);
     const b = this.buf;
-    if (n < 32) {
-      b[this.pos++] = 0xa0 | n;
-    } else if (n < 0x100) {
-      b[this.pos] = 0xd9;
-      b[this.pos + 1] = n;
-      this.pos += 2;
-    } else if (n < 0x10000) {
-      b[this.pos] = 0xda;
-      this.view.setUint16(this.pos + 1, n);
-      this.pos += 3;
-    } else {
-      b[this.pos] = 0xdb;
-      this.view.setUint32(this.pos + 1, n);
-      this.pos += 5;
-    }
+    if (n < 32) b[this.pos++] = 0xa0 | n;
+    else this.lengthHeader(n, 0xd9);
     if (s.length > TEXT_ENCODER_THRESHOLD) {
       textEncoder.encodeInto(s, b.subarray(this.pos, this.pos + n));
     } else {
@@ -237,24 +226,29 @@ export class PlainEncoder {
     this.pos += n;
   }
 
-  private binary(u: Uint8Array): void {
-    const n = u.byteLength;
-    this.ensure(5 + n);
+  /** A str or bin 8/16/32 header: `h8`, then h8 + 1 and h8 + 2 for the wider lengths. */
+  private lengthHeader(n: number, h8: number): void {
     const b = this.buf;
     if (n < 0x100) {
-      b[this.pos] = 0xc4;
+      b[this.pos] = h8;
       b[this.pos + 1] = n;
       this.pos += 2;
     } else if (n < 0x10000) {
-      b[this.pos] = 0xc5;
+      b[this.pos] = h8 + 1;
       this.view.setUint16(this.pos + 1, n);
       this.pos += 3;
     } else {
-      b[this.pos] = 0xc6;
+      b[this.pos] = h8 + 2;
       this.view.setUint32(this.pos + 1, n);
       this.pos += 5;
     }
-    b.set(u, this.pos);
+  }
+
+  private binary(u: Uint8Array): void {
+    const n = u.byteLength;
+    this.ensure(5 + n);
+    this.lengthHeader(n, 0xc4);
+    this.buf.set(u, this.pos);
     this.pos += n;
   }
 }

@@ -26,7 +26,7 @@ import { Decoder } from '@msgpack/msgpack';
 import { SteadfastError } from './errors.ts';
 import type { DecodeError } from './frame.ts';
 import { FRAME_MAX_BYTES } from './frame.ts';
-import { NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder } from './msgpack.ts';
+import { NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder, utf8Count } from './msgpack.ts';
 
 export { PAYLOAD_MAX_DEPTH };
 
@@ -151,7 +151,7 @@ function sizeOf(value: unknown): number {
     case 'number':
       return numberSize(value);
     case 'string': {
-      const n = utf8Bytes(value);
+      const n = utf8Count(value);
       return n + (n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
     }
     default:
@@ -184,24 +184,6 @@ function numberSize(n: number): number {
   if (!Number.isSafeInteger(n)) return 9; // float 64
   if (n >= 0) return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
   return n >= -0x20 ? 1 : n >= -0x80 ? 2 : n >= -0x8000 ? 3 : n >= -0x80000000 ? 5 : 9;
-}
-
-/** UTF-8 length as the encoder writes it (a lone surrogate takes 3 bytes, as U+FFFD would). */
-function utf8Bytes(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if ((d & 0xfc00) === 0xdc00) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
 }
 
 export type PayloadResult =
