@@ -266,9 +266,22 @@ function child(role: string[], netns: string | undefined): Child {
   };
 }
 
+/**
+ * The child's next JSON line, or undefined after `timeoutMs`. A read that timed out stays pending
+ * and is the one the next call waits on: a fresh `next()` would queue behind it, and the line the
+ * old one then receives (say, the sink's answer to "report") would be lost.
+ */
+const pendingLines = new WeakMap<Child, Promise<IteratorResult<Record<string, unknown>>>>();
 async function nextLine(c: Child, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
-  const r = await within(c.lines.next(), timeoutMs);
-  return r === undefined || r.done === true ? undefined : r.value;
+  let p = pendingLines.get(c);
+  if (p === undefined) {
+    p = c.lines.next();
+    pendingLines.set(c, p);
+  }
+  const r = await within(p, timeoutMs);
+  if (r === undefined) return undefined;
+  pendingLines.delete(c);
+  return r.done === true ? undefined : r.value;
 }
 
 let portBase = 21000;
