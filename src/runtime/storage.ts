@@ -21,10 +21,10 @@
  * LAYOUT: a log and a table. A commit appends ONE row to `log`: every write of the batch, encoded
  * together (`[key, encoded-value-or-null]` pairs; each value is its own MessagePack, carried as
  * bytes). The `kv` table holds the state as of the last compaction; once the log holds
- * `compactBytes` (default 32 MiB) or `compactKeys` distinct keys, one transaction applies the log's
- * NET writes to `kv` and marks the log's rows compacted (`logdead`); each later commit deletes two
- * of them, so no commit frees a whole log at once. A send-buffer entry written and deleted between two
- * compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB value
+ * `compactBytes` (default 32 MiB) or `compactKeys` distinct keys, one transaction applies the
+ * log's NET writes to `kv` and marks the log's rows compacted (`logdead`); each later commit
+ * deletes two of them, so no commit frees a whole log at once. A send-buffer entry written and
+ * deleted between two compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB value
  * costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about 10 µs
  * of CPU per message); appended together, a batch is one row, written sequentially. The net
  * writes are kept in memory as the log grows (key → the bytes of its last value), so a compaction
