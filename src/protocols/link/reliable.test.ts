@@ -87,6 +87,30 @@ test('pair: the ack echoes the send time it answers, so a lost ack does not infl
   assert.equal(st.minRttMs, 30);
 });
 
+test('pair: a late ack of an original does not pass for an ack of its retransmission (RACK)', () => {
+  const p = new Pair(perfectLink({ rtoInitialMs: 100, rtoMinMs: 50, jitterRatio: 0 }));
+  p.command('a', { type: 'send', to: 'b', payload: 0 });
+  p.advance(1);
+  p.deliverOne();
+  p.deliverOne(); // one 1 ms round trip: minRtt = 1
+  p.command('a', { type: 'send', to: 'b', payload: 1 }); // seq 2 at t = 1
+  p.advance(10);
+  p.deliverOne(); // seq 2 reaches b; its ack (echo 1) waits in the network
+  p.advance(9);
+  p.command('a', { type: 'send', to: 'b', payload: 2 }); // seq 3 at t = 20, also in the network
+  while (p.inFlight.length === 2) p.advance(1); // seq 2 times out and is sent again
+  const resentAt = p.now;
+  p.advance(9);
+  const ack = p.inFlight.findIndex((m) => (m.msg as { type: string }).type === 'ack');
+  p.deliverOne(ack); // the late ack of the ORIGINAL seq 2 arrives, 9 ms after the retransmission
+  // It echoes 1, older than the retransmission: it says nothing of frames sent since, so seq 3
+  // (sent before the retransmission, merely delayed) is not declared lost. Trusting the ack for
+  // the retransmission (it came back no faster than minRtt) would have resent seq 3 at once.
+  assert.ok(resentAt > 20);
+  assert.equal(p.proto('a').stats().fastRetransmissions, 0);
+  assert.equal(p.proto('a').stats().inFlight, 1, 'seq 3 still in flight, not resent');
+});
+
 test('pair: selective acks release out-of-order messages without resending them', () => {
   const p = new Pair(perfectLink({ rtoInitialMs: 100, jitterRatio: 0 }));
   for (const x of [1, 2, 3]) p.command('a', { type: 'send', to: 'b', payload: x });
