@@ -349,6 +349,20 @@ function processes(ix: BroadcastIndex, opts: BroadcastCheckOptions): Processes {
 }
 
 /** The position and event of a broadcast or delivery, as a verdict lists it. */
+/**
+ * What every checker starts from: the trace's index and its process sets, or, when the workload
+ * broadcasts a payload twice from one origin (so deliveries cannot be told apart), the verdict
+ * that says so.
+ */
+function prepare(
+  trace: BroadcastTraceInput,
+  opts: BroadcastCheckOptions,
+): { readonly verdict: Verdict } | { readonly ix: BroadcastIndex; readonly ps: Processes } {
+  const ix = toIndex(trace);
+  const unique = broadcastWorkloadUnique(ix);
+  return unique !== undefined ? { verdict: unique } : { ix, ps: processes(ix, opts) };
+}
+
 function at(x: { index: number; event: TraceEvent }): { index: number; event: TraceEvent } {
   return { index: x.index, event: x.event };
 }
@@ -389,11 +403,10 @@ function notDelivered(ix: BroadcastIndex, nodes: readonly NodeId[], msg: number)
  * origin counts as correct ('up-at-end'), like a link send in links.ts.
  */
 export function bebValidity(trace: BroadcastTraceInput, opts: BroadcastCheckOptions = {}): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   const property = 'validity';
-  const ps = processes(ix, opts);
   let checked = 0;
   for (const b of ix.broadcasts) {
     if (!ps.correct(b.origin) || b.interrupted) continue;
@@ -420,11 +433,10 @@ export function bcastNoDuplication(
   trace: BroadcastTraceInput,
   opts: BroadcastCheckOptions = {},
 ): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   const property = 'no-duplication';
-  const ps = processes(ix, opts);
   let checked = 0;
   for (const d of ix.deliveries) {
     if (!ps.honest(d.node)) continue;
@@ -452,11 +464,10 @@ export function bcastNoCreation(
   trace: BroadcastTraceInput,
   opts: BroadcastCheckOptions = {},
 ): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   const property = 'no-creation';
-  const ps = processes(ix, opts);
   let checked = 0;
   for (const d of ix.deliveries) {
     if (!ps.honest(d.node) || !ps.honest(d.origin)) continue;
@@ -516,10 +527,9 @@ function checkAgreement(
  * process, of a message some correct process never delivered.
  */
 export function agreement(trace: BroadcastTraceInput, opts: BroadcastCheckOptions = {}): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
-  const ps = processes(ix, opts);
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   return checkAgreement(
     'agreement',
     ix,
@@ -538,10 +548,9 @@ export function uniformAgreement(
   trace: BroadcastTraceInput,
   opts: BroadcastCheckOptions = {},
 ): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
-  const ps = processes(ix, opts);
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   return checkAgreement(
     'uniform-agreement',
     ix,
@@ -567,11 +576,10 @@ export function fifoDelivery(
   trace: BroadcastTraceInput,
   opts: BroadcastCheckOptions = {},
 ): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   const property = 'fifo-delivery';
-  const ps = processes(ix, opts);
   // Up to the first violation every node delivers each origin's messages in rank order, so one
   // counter per (node, origin) holds how many of them it has delivered: a prefix.
   const delivered = new Map<NodeId, Map<NodeId, number>>();
@@ -615,11 +623,10 @@ export function causalDelivery(
   trace: BroadcastTraceInput,
   opts: BroadcastCheckOptions = {},
 ): Verdict {
-  const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
-  if (unique !== undefined) return unique;
+  const p = prepare(trace, opts);
+  if ('verdict' in p) return p.verdict;
+  const { ix, ps } = p;
   const property = 'causal-delivery';
-  const ps = processes(ix, opts);
   const width = ix.nodes.length;
   const col = new Map<NodeId, number>();
   ix.nodes.forEach((n, i) => col.set(n, i));
