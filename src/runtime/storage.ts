@@ -22,11 +22,10 @@
  * together (`[key, encoded-value-or-null]` pairs; each value is its own MessagePack, carried as
  * bytes). The `kv` table holds the state as of the last compaction; once the log holds
  * `compactBytes` (default 32 MiB) or `compactKeys` distinct keys, one transaction applies the
- * log's NET writes to `kv` and marks the log's rows compacted (`logdead`); each later commit
- * deletes two of them, so no commit frees a whole log at once. A send-buffer entry written and
- * deleted between two compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB value
- * costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about 10 µs
- * of CPU per message); appended together, a batch is one row, written sequentially. The net
+ * log's NET writes to `kv` and empties the log. A send-buffer entry written and deleted between
+ * two compactions — nearly all of them — never touches `kv`. Why: with a row per key, a 1 KiB
+ * value costs its B-tree insert, its delete, and their pages in the WAL and at checkpoint (about
+ * 10 µs of CPU per message); appended together, a batch is one row, written sequentially. The net
  * writes are kept in memory as the log grows (key → the bytes of its last value), so a compaction
  * neither reads the log back nor decodes or re-encodes a value: it writes the bytes it holds.
  * `load` reads `kv` and applies the net writes, so a restart sees exactly the committed batches.
@@ -99,13 +98,8 @@ export class Storage implements DriverStorage {
    * bytes are views into the log rows' buffers, so it holds at most the log's size.
    */
   private readonly net = new Map<string, NetWrite>();
-  /** Log rows with seq ≤ deadThrough are compacted; those from deadFrom on are still there. */
-  private deadThrough = 0;
-  private deadFrom = 1;
   /** The keys that have a row in `kv` (the state is in memory anyway: `load` returns it all). */
   private readonly kvKeys = new Set<string>();
-  /** The newest log row's seq. */
-  private lastSeq = 0;
   private closed = false;
   /** Transactions committed, and compactions done (for observability). */
   commits = 0;
@@ -147,23 +141,13 @@ export class Storage implements DriverStorage {
         this.db.exec('DROP TABLE IF EXISTS log');
         this.db.pragma(`user_version = ${LOG_FORMAT}`);
       }
-      // AUTOINCREMENT: a log seq is never reused, so `logdead.through` never covers a new row.
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, writes BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS logdead (id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL);
-        INSERT OR IGNORE INTO logdead (id, through) VALUES (0, 0);
-      `);
-      const dead = this.db.prepare('SELECT through FROM logdead').get() as { through: number };
-      this.deadThrough = dead.through;
-      const span = this.db
-        .prepare(
-          'SELECT COALESCE(MIN(seq), 0) AS lo, COALESCE(MAX(seq), 0) AS hi, ' +
-            'COALESCE(SUM(CASE WHEN seq > ? THEN LENGTH(writes) END), 0) AS n FROM log',
-        )
-        .get(this.deadThrough) as { lo: number; hi: number; n: number };
-      this.deadFrom = span.lo === 0 ? this.deadThrough + 1 : span.lo;
-      this.lastSeq = Math.max(span.hi, this.deadThrough);
-      this.logBytes = span.n;
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, writes BLOB NOT NULL)',
+      );
+      const row = this.db
+        .prepare('SELECT COALESCE(SUM(LENGTH(writes)), 0) AS n FROM log')
+        .get() as { n: number };
+      this.logBytes = row.n;
     } catch (e) {
       this.db.close();
       if ((e as { code?: unknown }).code === 'SQLITE_BUSY') {
@@ -182,10 +166,7 @@ export class Storage implements DriverStorage {
     );
     this.remove = this.db.prepare('DELETE FROM kv WHERE key = ?');
     const appendLog = this.db.prepare<[Buffer]>('INSERT INTO log (writes) VALUES (?)');
-    const dropDead = this.db.prepare<[number, number]>(
-      'DELETE FROM log WHERE seq >= ? AND seq <= ?',
-    );
-    const markDead = this.db.prepare<[number]>('UPDATE logdead SET through = ?');
+    const clearLog = this.db.prepare('DELETE FROM log');
     const appendTrace = this.db.prepare<[string]>('INSERT INTO trace (event) VALUES (?)');
     const appendApplied = this.db.prepare<[number, Buffer]>(
       'INSERT INTO applied (t, value) VALUES (?, ?)',
@@ -194,15 +175,7 @@ export class Storage implements DriverStorage {
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
     this.txn = this.db.transaction((batch: EncodedBatch) => {
-      if (batch.log !== null)
-        this.lastSeq = Number(appendLog.run(toBuffer(batch.log)).lastInsertRowid);
-      // Compacted rows go a few at a time: a commit adds at most one row and drops up to
-      // DEAD_ROWS_PER_COMMIT, so the garbage never grows, and no commit frees a whole log at once.
-      if (this.deadFrom <= this.deadThrough) {
-        const upTo = Math.min(this.deadThrough, this.deadFrom + DEAD_ROWS_PER_COMMIT - 1);
-        dropDead.run(this.deadFrom, upTo);
-        this.deadFrom = upTo + 1;
-      }
+      if (batch.log !== null) appendLog.run(toBuffer(batch.log));
       if (this.appliedLog) for (const [t, v] of batch.applied) appendApplied.run(t, toBuffer(v));
       for (const e of batch.events) appendTrace.run(e);
       for (const [k, v] of batch.meta) this.setMeta.run(k, v);
@@ -217,14 +190,12 @@ export class Storage implements DriverStorage {
           this.kvKeys.add(key);
         }
       }
-      markDead.run(this.lastSeq);
+      clearLog.run();
     });
     for (const r of this.db.prepare('SELECT key FROM kv').all() as { key: string }[]) {
       this.kvKeys.add(r.key);
     }
-    const rows = this.db
-      .prepare('SELECT writes FROM log WHERE seq > ? ORDER BY seq')
-      .all(this.deadThrough) as {
+    const rows = this.db.prepare('SELECT writes FROM log ORDER BY seq').all() as {
       writes: Buffer;
     }[];
     for (const r of rows) this.noteLogRow(r.writes);
@@ -307,15 +278,12 @@ export class Storage implements DriverStorage {
   }
 
   /**
-   * Applies the log's net writes to `kv` and marks the log compacted, in one transaction: runs by itself
+   * Applies the log's net writes to `kv` and empties the log, in one transaction: runs by itself
    * when the log reaches `compactBytes`; callable any time (tests).
    */
   compact(): void {
     this.check();
     this.compactTxn();
-    // Rows up to lastSeq are now garbage, dropped by later commits (see txn).
-    if (this.deadFrom > this.deadThrough) this.deadFrom = this.deadThrough + 1;
-    this.deadThrough = this.lastSeq;
     this.net.clear();
     this.logBytes = 0;
     this.compactions++;
@@ -410,9 +378,6 @@ interface NetWrite {
 
 /** `PRAGMA user_version` of the current log format: values encoded one by one, as bytes. */
 const LOG_FORMAT = 2;
-
-/** Compacted log rows each commit deletes (see `Storage.txn`). */
-const DEAD_ROWS_PER_COMMIT = 2;
 
 /**
  * What the driver needs of durable storage: `Storage` (commits on the calling thread) or
