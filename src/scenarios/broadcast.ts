@@ -148,6 +148,20 @@ function crashLanded(
   return out;
 }
 
+/** n1's crash cut its broadcast step short, after its one data message, to n2, had left. */
+function crashAfterSendToN2(trace: readonly TraceEvent[]): string[] {
+  return [
+    ...crashLanded(trace, 'n1', 'setTimer', 'persist'),
+    ...problemsIf(
+      !sameList(
+        dataSendsFrom(trace, 'n1').map((s) => s.e.to),
+        ['n2'],
+      ),
+      'not exactly one data message (to n2) left n1',
+    ),
+  ];
+}
+
 function sendsText(sends: readonly At<SendEvent>[]): string {
   if (sends.length === 0) return 'no data message';
   return listText(sends.map((s) => `#${s.e.id} to ${s.e.to}`));
@@ -195,14 +209,7 @@ const bebSenderCrash: ScenarioDef = {
         return { ...r, verdicts: judge(r.trace, 'beb', [agreement]) };
       },
       check: ({ trace }) => [
-        ...crashLanded(trace, 'n1', 'setTimer', 'persist'),
-        ...problemsIf(
-          !sameList(
-            dataSendsFrom(trace, 'n1').map((s) => s.e.to),
-            ['n2'],
-          ),
-          'not exactly one data message (to n2) left n1',
-        ),
+        ...crashAfterSendToN2(trace),
         ...problemsIf(!sameList(deliverersOf(trace, PAYLOAD), ['n2']), 'not only n2 delivered'),
       ],
       explain(run) {
@@ -251,14 +258,7 @@ const rbSenderCrash: ScenarioDef = {
         return { ...r, verdicts: judge(r.trace, 'rb', [uniformAgreement]) };
       },
       check: ({ trace }) => [
-        ...crashLanded(trace, 'n1', 'setTimer', 'persist'),
-        ...problemsIf(
-          !sameList(
-            dataSendsFrom(trace, 'n1').map((s) => s.e.to),
-            ['n2'],
-          ),
-          'not exactly one data message (to n2) left n1',
-        ),
+        ...crashAfterSendToN2(trace),
         ...problemsIf(!sameList(deliverersOf(trace, PAYLOAD), FOUR), 'not every process delivered'),
       ],
       explain(run) {

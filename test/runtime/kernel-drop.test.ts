@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { payloadIndex, type CounterState } from '../../src/runtime/effects.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
 import { Storage } from '../../src/runtime/storage.ts';
@@ -43,6 +43,24 @@ function setup(): Setup {
   );
   const mk = (id: string) => new NodeProcess({ id, configPath, netns: ns.name });
   return { dir, ns, sender: mk('n1'), receiver: mk('n2') };
+}
+
+/** Skips `t`, saying why on stdout too, where namespaces are unavailable. */
+function skippedWithoutNetns(t: TestContext, what: string): boolean {
+  const why = netnsUnavailable();
+  if (why === undefined) return false;
+  console.log(`SKIPPED (${what}): ${why}`);
+  t.skip(why);
+  return true;
+}
+
+/** Starts both nodes and the sender's workload; returns when it was handed over (Date.now()). */
+async function startWorkload(s: Setup): Promise<number> {
+  await s.receiver.start();
+  await s.sender.start();
+  const started = Date.now();
+  s.sender.send({ type: 'workload', to: 'n2', count: MESSAGES, plain: true, maxQueued: 20_000 });
+  return started;
 }
 
 async function teardown(s: Setup): Promise<void> {
@@ -95,18 +113,10 @@ function verify(dir: string): { distinct: number; state: CounterState } {
 }
 
 test(`${MESSAGES} exactly-once messages under ${DROP_PERCENT}% kernel UDP drop arrive exactly once`, async (t) => {
-  const why = netnsUnavailable();
-  if (why !== undefined) {
-    console.log(`SKIPPED (kernel-drop test): ${why}`);
-    t.skip(why);
-    return;
-  }
+  if (skippedWithoutNetns(t, 'kernel-drop test')) return;
   const s = setup();
   try {
-    await s.receiver.start();
-    await s.sender.start();
-    const started = Date.now();
-    s.sender.send({ type: 'workload', to: 'n2', count: MESSAGES, plain: true, maxQueued: 20_000 });
+    const started = await startWorkload(s);
     await transferDone(s.sender, started + TRANSFER_TIMEOUT_MS);
     const ms = Date.now() - started;
     const senderStats = await s.sender.stats();
@@ -126,18 +136,10 @@ test(`${MESSAGES} exactly-once messages under ${DROP_PERCENT}% kernel UDP drop a
 });
 
 test(`the same with the receiver killed with SIGKILL ${KILLS} times at random moments`, async (t) => {
-  const why = netnsUnavailable();
-  if (why !== undefined) {
-    console.log(`SKIPPED (kill -9 test): ${why}`);
-    t.skip(why);
-    return;
-  }
+  if (skippedWithoutNetns(t, 'kill -9 test')) return;
   const s = setup();
   try {
-    await s.receiver.start();
-    await s.sender.start();
-    const started = Date.now();
-    s.sender.send({ type: 'workload', to: 'n2', count: MESSAGES, plain: true, maxQueued: 20_000 });
+    const started = await startWorkload(s);
     const finished = transferDone(s.sender, started + TRANSFER_TIMEOUT_MS);
     const run = { over: false };
     void finished.then(
