@@ -297,6 +297,8 @@ export class Storage implements DriverStorage {
 
   /** Folds one log row (a committed batch's writes) into `net`. */
   private noteLogRow(row: Uint8Array): void {
+    // decodeValue decodes a copy: the views `net` keeps pin that copy only, never a SQLite
+    // Buffer or a shared slab (slab.ts) holding other data.
     const pairs = decodeValue('a log row', row);
     if (!Array.isArray(pairs)) throw new Error('storage: a log row is not a list of writes');
     for (const pair of pairs as unknown[]) {

@@ -115,9 +115,18 @@ function setup(dir: string, log: Log) {
 
 const turn = () => new Promise((r) => setImmediate(r));
 
-test('driver: sends before the first persist go out early; everything after waits for the commit', async () => {
+/** Runs `f` with a fresh temporary directory, removed afterwards whatever happens. */
+async function inTempDir(f: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
   try {
+    await f(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('driver: sends before the first persist go out early; everything after waits for the commit', async () => {
+  await inTempDir(async (dir) => {
     const log = new Log();
     const { driver } = setup(dir, log);
     await driver.start();
@@ -127,14 +136,11 @@ test('driver: sends before the first persist go out early; everything after wait
     await turn();
     assert.deepEqual(log.events, ['send A', 'commit k', 'send B', 'deliver done']);
     await driver.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('driver: a crash loses the uncommitted batch and every queued output; restart recovers', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
-  try {
+  await inTempDir(async (dir) => {
     const log = new Log();
     const first = setup(dir, log);
     await first.driver.start();
@@ -153,14 +159,11 @@ test('driver: a crash loses the uncommitted batch and every queued output; resta
     await third.driver.start();
     assert.equal(third.proto()?.started?.get('k'), 1, 'a committed write survives');
     await third.driver.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('driver: timers fire in deadline order; re-arming replaces', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sf-driver-'));
-  try {
+  await inTempDir(async (dir) => {
     const log = new Log();
     const { driver, proto } = setup(dir, log);
     await driver.start();
@@ -171,9 +174,7 @@ test('driver: timers fire in deadline order; re-arming replaces', async () => {
     await new Promise((r) => setTimeout(r, 80));
     assert.deepEqual(proto()?.fired, ['early', 'moved', 'late']);
     await driver.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 /** A storage whose commits complete only when the test says so (a slow commit thread). */
