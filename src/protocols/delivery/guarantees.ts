@@ -105,14 +105,14 @@ export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
   }
 
   protected onLinkDeliver(from: NodeId, payload: unknown, d: ReliableDeliver): void {
-    const base = {
-      type: 'deliver' as const,
-      from,
-      payload,
-      seq: d.seq,
-      guarantee: GUARANTEE[d.mode],
-    };
-    this.deliver(d.state === undefined ? base : { ...base, state: d.state });
+    // Literals rather than a spread of a base object: once per delivery, and a spread is several
+    // times slower in V8.
+    const guarantee = GUARANTEE[d.mode];
+    this.deliver(
+      d.state === undefined
+        ? { type: 'deliver', from, payload, seq: d.seq, guarantee }
+        : { type: 'deliver', from, payload, seq: d.seq, guarantee, state: d.state },
+    );
   }
 }
 

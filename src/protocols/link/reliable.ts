@@ -350,6 +350,17 @@ export function isReliableMsg(v: unknown): v is ReliableMsg {
   return false;
 }
 
+/**
+ * The data message as it goes on the wire: `m` with this transmission's `floor` and `ts`. The
+ * same fields in the same order as `{ ...m, floor, ts }` (so frames and traces are unchanged),
+ * built as literals: this runs once per transmission, and a spread is several times slower.
+ */
+function onWire(m: ReliableMsg & { type: 'data' }, floor: number, ts: number): ReliableMsg {
+  return m.key === undefined
+    ? { type: 'data', seq: m.seq, floor, mode: m.mode, payload: m.payload, ts }
+    : { type: 'data', seq: m.seq, floor, mode: m.mode, payload: m.payload, key: m.key, ts };
+}
+
 function isTime(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0;
 }
@@ -483,14 +494,17 @@ export class ReliableEndpoint
       );
     }
     const seq = this.takeSeq(peer);
-    const base = { type: 'data' as const, seq, floor: 0, mode, payload: cmd.payload };
-    const msg = cmd.key === undefined ? base : { ...base, key: cmd.key };
+    const payload = cmd.payload;
+    const msg: ReliableMsg & { type: 'data' } =
+      cmd.key === undefined
+        ? { type: 'data', seq, floor: 0, mode, payload }
+        : { type: 'data', seq, floor: 0, mode, payload, key: cmd.key };
     if (mode === 'amo') {
       // Sent once, never buffered: the floor moves past it at once.
       this.counters.sent++;
       peer.amoRecent.push({ seq, at: now });
       if (peer.amoRecent.length - peer.amoHead > this.amoRecentMax) peer.amoHead++;
-      this.send(peer.id, { ...msg, floor: this.floor(now, peer), ts: now });
+      this.send(peer.id, onWire(msg, this.floor(now, peer), now));
       return;
     }
     if (mode === 'alo' || mode === 'eo') {
@@ -664,7 +678,7 @@ export class ReliableEndpoint
         lastSentAt: now,
       });
       this.counters.sent++;
-      this.send(peer.id, { ...w.msg, floor: this.floor(now, peer), ts: now });
+      this.send(peer.id, onWire(w.msg, this.floor(now, peer), now));
       if (peer.rtoTimerAt === undefined || deadline < peer.rtoTimerAt) {
         peer.rtoTimerAt = deadline;
         this.setTimer(`rto/${peer.id}`, instant(deadline));
@@ -700,7 +714,7 @@ export class ReliableEndpoint
       if (e.deadline < earliest) earliest = e.deadline;
       peer.cc?.onLost(1);
       this.counters.retransmissions++;
-      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer), ts: now });
+      this.send(peer.id, onWire(e.msg, this.floor(now, peer), now));
     }
     if (earliest !== Number.POSITIVE_INFINITY) {
       peer.rtoTimerAt = earliest;
@@ -821,7 +835,7 @@ export class ReliableEndpoint
         peer.reoMult = Math.max(1, peer.reoMult / 2);
       }
       this.counters.retransmissions++;
-      this.send(peer.id, { ...e.msg, floor: this.floor(now, peer), ts: now });
+      this.send(peer.id, onWire(e.msg, this.floor(now, peer), now));
     }
   }
 
@@ -943,14 +957,20 @@ export class ReliableEndpoint
       this.counters.persists++;
     }
     this.counters.delivered++;
-    const event: ReliableDeliver = {
-      type: 'deliver',
-      from: peer.id,
-      payload: msg.payload,
-      seq: msg.seq,
-      mode: msg.mode,
-    };
-    this.deliver(effect === undefined ? event : { ...event, state: this.appState });
+    // Literals, not a spread of a base object: this runs once per delivery (a spread is several
+    // times slower in V8), and the field order is the same either way.
+    this.deliver(
+      effect === undefined
+        ? { type: 'deliver', from: peer.id, payload: msg.payload, seq: msg.seq, mode: msg.mode }
+        : {
+            type: 'deliver',
+            from: peer.id,
+            payload: msg.payload,
+            seq: msg.seq,
+            mode: msg.mode,
+            state: this.appState,
+          },
+    );
   }
 
   /** An ack is owed to `peer` for a data frame sent at `ts` (its sender's clock). */
