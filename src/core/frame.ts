@@ -56,7 +56,16 @@ export interface FrameOptions {
   readonly checksum: boolean;
   /** Sign with `mac`; as a receiver, reject frames without a valid tag. */
   readonly auth?: { readonly mac: Mac; readonly keys: KeyRing };
+  /**
+   * The CRC-32C implementation (default: `crc32c.ts`, portable JavaScript). A host may inject a
+   * faster one computing the very same function (src/platform/native-crc32c.ts); frames do not
+   * change.
+   */
+  readonly crc32c?: Crc32c;
 }
+
+/** CRC-32C of `bytes[start, end)`, as `crc32c.ts` defines it. */
+export type Crc32c = (bytes: Uint8Array, start: number, end: number) => number;
 
 export type DecodeErrorCode =
   | 'truncated'
@@ -211,7 +220,7 @@ export function encodeFrame(frame: Frame, opts: FrameOptions): Uint8Array {
   view.setUint32(p, payload.length);
   p += 4;
   out.set(payload, p);
-  if (opts.checksum) view.setUint32(payloadEnd, crc32c(out, 0, payloadEnd));
+  if (opts.checksum) view.setUint32(payloadEnd, (opts.crc32c ?? crc32c)(out, 0, payloadEnd));
   if (auth !== undefined && key !== undefined) {
     const tag = auth.mac.sign(key, out.subarray(0, crcEnd));
     if (tag.length !== tagBytes) {
@@ -310,7 +319,7 @@ function decode(bytes: Uint8Array, opts: FrameOptions): DecodeResult {
 
   if (hasCrc) {
     const expected = readU32(bytes, payloadEnd);
-    const actual = crc32c(bytes, 0, payloadEnd);
+    const actual = (opts.crc32c ?? crc32c)(bytes, 0, payloadEnd);
     if (expected !== actual) {
       return fail(
         'checksum-mismatch',

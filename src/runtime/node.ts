@@ -49,6 +49,7 @@ import {
   type Guarantee,
 } from '../protocols/delivery/guarantees.ts';
 import type { ReliableMsg, ReliableOptions } from '../protocols/link/reliable.ts';
+import { nativeCrc32c } from '../platform/native-crc32c.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
 import { udpPackBytes, type ClusterConfig } from './config.ts';
 import { Driver } from './driver.ts';
@@ -68,9 +69,13 @@ export const ENVELOPE_BYTES = 160;
 const DATAGRAM_OVERHEAD_BYTES = 1024;
 
 export function frameOptions(cfg: ClusterConfig): FrameOptions {
-  if (cfg.auth === undefined) return { checksum: cfg.checksum };
+  // The native CRC-32C when the addon loads here (the same checksum, ~3× faster per 1 KiB frame).
+  const crc = nativeCrc32c();
+  const base: FrameOptions =
+    crc === undefined ? { checksum: cfg.checksum } : { checksum: cfg.checksum, crc32c: crc };
+  if (cfg.auth === undefined) return base;
   const secret = Uint8Array.from(Buffer.from(cfg.auth.secretHex, 'hex'));
-  return { checksum: cfg.checksum, auth: { mac: hmacSha256, keys: pairKeyRing(secret) } };
+  return { ...base, auth: { mac: hmacSha256, keys: pairKeyRing(secret) } };
 }
 
 export function peerMap(cfg: ClusterConfig): Map<NodeId, Address> {
