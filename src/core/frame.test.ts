@@ -4,7 +4,15 @@ import fc from 'fast-check';
 import { crc32c } from './crc32c.ts';
 import { SteadfastError } from './errors.ts';
 import type { DecodeErrorCode, DecodeResult, Frame, FrameOptions } from './frame.ts';
-import { FRAME_MAX_BYTES, decodeFrame, encodeFrame, frameLengthPrefix } from './frame.ts';
+import {
+  FRAME_MAX_BYTES,
+  decodeFrame,
+  encodeFrame,
+  frameLengthPrefix,
+  frameRoom,
+  sealFrame,
+} from './frame.ts';
+import { PlainEncoder } from './msgpack.ts';
 import type { KeyRing } from './mac.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
 
@@ -96,6 +104,30 @@ for (const [name, opts] of ALL) {
     }
   });
 }
+
+test("a payload encoded into the frame's room and sealed is the very frame encodeFrame makes", () => {
+  const enc = new PlainEncoder();
+  const msgs: unknown[] = [
+    { type: 'data', seq: 7, floor: 1, mode: 'eo', payload: { pad: new Uint8Array(990) }, ts: 1.5 },
+    { type: 'ack', cum: 3, sack: [] },
+    'x'.repeat(70_000),
+  ];
+  for (const [name, opts] of ALL) {
+    for (const m of msgs) {
+      const room = frameRoom('n1', 'nœud-2', opts);
+      const sealed = sealFrame(
+        enc.encodeWithRoom(m, room.before, room.after),
+        'n1',
+        'nœud-2',
+        opts,
+      );
+      const made = encodeFrame({ from: 'n1', to: 'nœud-2', payload: enc.encode(m) }, opts);
+      assert.deepEqual(sealed, made, name);
+    }
+  }
+  throwsCode(() => sealFrame(new Uint8Array(5), 'n1', 'n2', CRC), 'bad-argument');
+  throwsCode(() => frameRoom('', 'n2', CRC), 'bad-argument');
+});
 
 test('frame layout is as specified', () => {
   const bytes = encodeFrame({ from: 'a', to: 'bc', payload: Uint8Array.of(9, 8, 7) }, CRC);

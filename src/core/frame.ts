@@ -175,63 +175,109 @@ function keyFor(keys: KeyRing, from: string, to: string): Uint8Array | undefined
  * a key, or a `Mac` whose tag is not `tagBytes` long; 'frame-too-large' over `FRAME_MAX_BYTES`.
  */
 export function encodeFrame(frame: Frame, opts: FrameOptions): Uint8Array {
-  const from = encodeNodeId(frame.from, 'from');
-  const to = encodeNodeId(frame.to, 'to');
   const payload = frame.payload;
   if (!(payload instanceof Uint8Array)) {
     throw new SteadfastError('bad-argument', 'frame: payload must be a Uint8Array');
   }
-  const auth = opts.auth;
-  let key: Uint8Array | undefined;
+  const room = frameRoom(frame.from, frame.to, opts);
+  const size = room.before + payload.length + room.after;
+  checkFrameSize(size); // before allocating
+  const out = allocBytes(size);
+  out.set(payload, room.before);
+  return sealFrame(out, frame.from, frame.to, opts);
+}
+
+/** How many bytes a frame from `from` to `to` puts before its payload and after it. */
+export interface FrameRoom {
+  readonly before: number;
+  readonly after: number;
+}
+
+/**
+ * The room a frame needs around its payload: lets a caller encode the payload straight into the
+ * frame's buffer (one allocation, no copy) and then `sealFrame` it. Throws as `encodeFrame` does
+ * for bad node ids and a bad `Mac`.
+ */
+export function frameRoom(from: string, to: string, opts: FrameOptions): FrameRoom {
+  const before = FIXED_BYTES + encodeNodeId(from, 'from').length + encodeNodeId(to, 'to').length;
   let tagBytes = 0;
-  if (auth !== undefined) {
-    tagBytes = auth.mac.tagBytes;
+  if (opts.auth !== undefined) {
+    tagBytes = opts.auth.mac.tagBytes;
     if (!Number.isInteger(tagBytes) || tagBytes <= 0) {
       throw new SteadfastError('bad-argument', `frame: bad mac.tagBytes ${tagBytes}`);
     }
-    key = keyFor(auth.keys, frame.from, frame.to);
+  }
+  return { before, after: (opts.checksum ? CRC_BYTES : 0) + tagBytes };
+}
+
+/**
+ * Completes a frame in place: `bytes` holds the payload at `[room.before, length - room.after)`
+ * (room = `frameRoom(from, to, opts)`); writes the header, CRC and tag around it and returns
+ * `bytes`, then equal to `encodeFrame({ from, to, payload }, opts)`. Throws as `encodeFrame` does.
+ */
+export function sealFrame(
+  bytes: Uint8Array,
+  from: string,
+  to: string,
+  opts: FrameOptions,
+): Uint8Array {
+  const fromBytes = encodeNodeId(from, 'from');
+  const toBytes = encodeNodeId(to, 'to');
+  const room = frameRoom(from, to, opts);
+  const auth = opts.auth;
+  let key: Uint8Array | undefined;
+  if (auth !== undefined) {
+    key = keyFor(auth.keys, from, to);
     if (key === undefined) {
-      throw new SteadfastError('bad-argument', `frame: no key for ${frame.from} -> ${frame.to}`);
+      throw new SteadfastError('bad-argument', `frame: no key for ${from} -> ${to}`);
     }
   }
-  const payloadEnd = FIXED_BYTES + from.length + to.length + payload.length;
+  const size = bytes.length;
+  const payloadLength = size - room.before - room.after;
+  if (payloadLength < 0) throw new SteadfastError('bad-argument', 'frame: no room for the payload');
+  checkFrameSize(size);
+  const payloadEnd = room.before + payloadLength;
   const crcEnd = payloadEnd + (opts.checksum ? CRC_BYTES : 0);
-  const size = crcEnd + tagBytes;
+  writeU32(bytes, 0, size - PREFIX_BYTES);
+  bytes[4] = FRAME_MAGIC;
+  bytes[5] = FRAME_VERSION;
+  bytes[6] = (opts.checksum ? FLAG_CRC : 0) | (auth !== undefined ? FLAG_TAG : 0);
+  let p = 7;
+  bytes[p++] = fromBytes.length;
+  bytes.set(fromBytes, p);
+  p += fromBytes.length;
+  bytes[p++] = toBytes.length;
+  bytes.set(toBytes, p);
+  p += toBytes.length;
+  writeU32(bytes, p, payloadLength);
+  if (opts.checksum) writeU32(bytes, payloadEnd, (opts.crc32c ?? crc32c)(bytes, 0, payloadEnd));
+  if (auth !== undefined && key !== undefined) {
+    const tag = auth.mac.sign(key, bytes.subarray(0, crcEnd));
+    if (tag.length !== auth.mac.tagBytes) {
+      throw new SteadfastError(
+        'bad-argument',
+        `frame: mac returned ${tag.length} bytes, not tagBytes = ${auth.mac.tagBytes}`,
+      );
+    }
+    bytes.set(tag, crcEnd);
+  }
+  return bytes;
+}
+
+function checkFrameSize(size: number): void {
   if (size > FRAME_MAX_BYTES) {
     throw new SteadfastError(
       'frame-too-large',
       `frame: ${size} bytes, at most ${FRAME_MAX_BYTES} allowed`,
     );
   }
+}
 
-  const out = allocBytes(size);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(0, size - PREFIX_BYTES);
-  out[4] = FRAME_MAGIC;
-  out[5] = FRAME_VERSION;
-  out[6] = (opts.checksum ? FLAG_CRC : 0) | (auth !== undefined ? FLAG_TAG : 0);
-  let p = 7;
-  out[p++] = from.length;
-  out.set(from, p);
-  p += from.length;
-  out[p++] = to.length;
-  out.set(to, p);
-  p += to.length;
-  view.setUint32(p, payload.length);
-  p += 4;
-  out.set(payload, p);
-  if (opts.checksum) view.setUint32(payloadEnd, (opts.crc32c ?? crc32c)(out, 0, payloadEnd));
-  if (auth !== undefined && key !== undefined) {
-    const tag = auth.mac.sign(key, out.subarray(0, crcEnd));
-    if (tag.length !== tagBytes) {
-      throw new SteadfastError(
-        'bad-argument',
-        `frame: mac returned ${tag.length} bytes, not tagBytes = ${tagBytes}`,
-      );
-    }
-    out.set(tag, crcEnd);
-  }
-  return out;
+function writeU32(bytes: Uint8Array, p: number, v: number): void {
+  bytes[p] = v >>> 24;
+  bytes[p + 1] = (v >>> 16) & 0xff;
+  bytes[p + 2] = (v >>> 8) & 0xff;
+  bytes[p + 3] = v & 0xff;
 }
 
 function fail(code: DecodeErrorCode, detail: string): DecodeResult {

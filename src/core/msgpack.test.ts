@@ -41,6 +41,41 @@ test('property: the encoder writes the same bytes as @msgpack/msgpack for plain 
   );
 });
 
+test('property: encodeWithRoom and encodeKeyedBins write what encode would', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.option(plain, { nil: null })), {
+        maxLength: 20,
+      }),
+      fc.nat({ max: 40 }),
+      fc.nat({ max: 40 }),
+      (pairs, before, after) => {
+        const writes = new Map(pairs);
+        const expected = reference.encode(
+          [...writes].map(([k, v]) => [k, v === null ? null : reference.encode(v)]),
+        );
+        assert.deepEqual(ours.encodeKeyedBins(writes), expected);
+        const value = pairs[0]?.[1] ?? null;
+        const roomy = ours.encodeWithRoom(value, before, after);
+        assert.deepEqual(roomy.subarray(before, roomy.length - after), reference.encode(value));
+        assert.equal(roomy.length, before + after + reference.encode(value).length);
+      },
+    ),
+    { numRuns: 1000 },
+  );
+  // Values on each side of the bin 8 / bin 16 / bin 32 boundaries.
+  const sizes = [0xfd, 0xfe, 0xff, 0x100, 0xfffd, 0xffff, 0x10000];
+  const writes = new Map<string, unknown>(
+    sizes.map((n) => [`k${n}`, new Uint8Array(n - 3).fill(1)] as const),
+  );
+  writes.set('gone', null);
+  const expected = reference.encode(
+    [...writes].map(([k, v]) => [k, v === null ? null : reference.encode(v)]),
+  );
+  assert.deepEqual(ours.encodeKeyedBins(writes), expected);
+  assert.throws(() => ours.encodeKeyedBins(new Map([['k', new Date(0)]])), NOT_PLAIN);
+});
+
 test('the encoder: large containers, lone surrogates, 64-bit integers and a nested call', () => {
   const big = {
     arr: Array.from({ length: 70_000 }, (_, i) => i % 3),

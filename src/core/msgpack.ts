@@ -60,6 +60,66 @@ export class PlainEncoder {
     }
   }
 
+  /**
+   * `encode(value)` with `before` zero bytes in front of it and `after` behind, in one allocation:
+   * `out.subarray(before, out.length - after)` holds the MessagePack bytes. Lets a frame be built
+   * around its payload without a second buffer and copy (frame.ts `sealFrame`).
+   */
+  encodeWithRoom(value: unknown, before: number, after: number): Uint8Array {
+    if (this.entered) return new PlainEncoder().encodeWithRoom(value, before, after);
+    this.entered = true;
+    try {
+      this.pos = 0;
+      this.value(value, 0);
+      const out = allocBytes(before + this.pos + after);
+      out.set(this.buf.subarray(0, this.pos), before);
+      return out;
+    } finally {
+      this.entered = false;
+    }
+  }
+
+  /**
+   * A MessagePack array of `[key, bin(encode(value))]` pairs, `nil` in place of the bin for a
+   * `null` value, in the map's order: exactly the bytes of `encode([...pairs])` with each value
+   * encoded by `encode` first, but in one pass, without a buffer per value (the storage log row).
+   * Throws `NOT_PLAIN` as `encode` does.
+   */
+  encodeKeyedBins(entries: ReadonlyMap<string, unknown>): Uint8Array {
+    if (this.entered) return new PlainEncoder().encodeKeyedBins(entries);
+    this.entered = true;
+    try {
+      this.pos = 0;
+      this.header(entries.size, 0x90, 16, 0xdc, 0xdd);
+      for (const [key, v] of entries) {
+        this.ensure(1);
+        this.buf[this.pos++] = 0x92; // fixarray of 2
+        this.string(key);
+        if (v === null) {
+          this.ensure(1);
+          this.buf[this.pos++] = 0xc0;
+          continue;
+        }
+        // Encode the value after room for the widest bin header, then close the gap.
+        this.ensure(5);
+        const start = this.pos;
+        this.pos = start + 5;
+        this.value(v, 0);
+        const n = this.pos - start - 5;
+        const head = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+        if (head < 5) this.buf.copyWithin(start + head, start + 5, this.pos);
+        this.pos = start;
+        this.lengthHeader(n, 0xc4);
+        this.pos = start + head + n;
+      }
+      const out = allocBytes(this.pos);
+      out.set(this.buf.subarray(0, this.pos));
+      return out;
+    } finally {
+      this.entered = false;
+    }
+  }
+
   private ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;

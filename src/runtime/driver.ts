@@ -57,9 +57,16 @@ import { randomInt } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SteadfastError } from '../core/errors.ts';
-import { decodeFrame, dropReasonOf, encodeFrame, type FrameOptions } from '../core/frame.ts';
+import {
+  decodeFrame,
+  dropReasonOf,
+  frameRoom,
+  sealFrame,
+  type FrameOptions,
+} from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
-import { decodePayload, encodePayload } from '../core/payload.ts';
+import { PlainEncoder } from '../core/msgpack.ts';
+import { decodePayload } from '../core/payload.ts';
 import type { Output, Protocol, StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
 import { instant, type Instant } from '../core/time.ts';
@@ -192,6 +199,8 @@ export class Driver<M, C, D> {
   private readonly opts: DriverOptions<M, C, D>;
   private proto: Protocol<M, C, D> | undefined;
   private readonly frameOpts: FrameOptions;
+  /** Encodes each send's message straight into its frame (see `encode`). */
+  private readonly encoder = new PlainEncoder();
   private readonly traceSink: TraceSink;
   private traceFd: number | undefined;
   /** Outputs of this turn, in order, waiting for the batch to commit. */
@@ -617,10 +626,10 @@ export class Driver<M, C, D> {
       const o = queue[i];
       if (o?.kind !== 'send') continue;
       try {
-        frames[i] = encodeFrame(
-          { from: this.id, to: o.to, payload: encodePayload(o.msg) },
-          this.frameOpts,
-        );
+        // The payload is encoded straight into the frame's buffer (one allocation, no copy).
+        const room = frameRoom(this.id, o.to, this.frameOpts);
+        const bytes = this.encoder.encodeWithRoom(o.msg, room.before, room.after);
+        frames[i] = sealFrame(bytes, this.id, o.to, this.frameOpts);
       } catch {
         frames[i] = undefined;
       }

@@ -49,6 +49,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DurableWrite } from '../core/protocol.ts';
+import { NOT_PLAIN, PlainEncoder } from '../core/msgpack.ts';
 import { decodePayload, encodePayload } from '../core/payload.ts';
 import { SteadfastError } from '../core/errors.ts';
 
@@ -429,12 +430,17 @@ export function encodeBatch(
   };
 }
 
+const logEncoder = new PlainEncoder();
+
 /** A log row: `[key, encodePayload(value) or null]` pairs, one MessagePack value. */
 function encodeLog(writes: ReadonlyMap<string, unknown>): Uint8Array {
-  const pairs: [string, Uint8Array | null][] = [];
-  for (const [key, value] of writes)
-    pairs.push([key, value === null ? null : encodePayload(value)]);
-  return encodePayload(pairs);
+  try {
+    return logEncoder.encodeKeyedBins(writes);
+  } catch (e) {
+    // Not plain data (a protocol bug): encodePayload throws the error that says where and why.
+    if (e === NOT_PLAIN) for (const v of writes.values()) if (v !== null) encodePayload(v);
+    throw e;
+  }
 }
 
 export function isAppliedKey(key: string): boolean {
