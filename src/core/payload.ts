@@ -1,6 +1,6 @@
 /**
- * The payload codec: protocol messages as MessagePack (encoded by msgpack.ts, decoded by
- * `@msgpack/msgpack`).
+ * The payload codec: protocol messages as MessagePack, encoded by msgpack.ts and decoded by
+ * msgpack-decode.ts (both ours, written for the hot path).
  *
  * Messages are PLAIN DATA so that the simulator and the checkers can record, duplicate, corrupt,
  * compare and replay them byte for byte: `null`, booleans, numbers, strings, `Uint8Array`, arrays
@@ -13,39 +13,42 @@
  * - `encodePayload` throws `SteadfastError('bad-argument')` for anything that is not plain data,
  *   so a message that would not survive a round trip is caught at the sender, not on the wire.
  *   An object property whose value is `undefined` is omitted (as if the property were absent).
+ *   Its bytes are exactly @msgpack/msgpack's (msgpack.ts).
  * - `decodePayload(encodePayload(v))` is deep-equal to `v` (up to omitted `undefined` properties;
  *   a `Uint8Array` subclass such as `Buffer` comes back as a plain `Uint8Array`, an object with a
  *   null prototype as an ordinary object, and -0 as 0).
  * - `decodePayload` never throws; bytes that are not exactly one MessagePack value of plain data
- *   (extension types such as timestamps included) are a 'bad-payload' `DecodeError`.
- * - A `Uint8Array` inside a decoded value is a view into the `bytes` passed to `decodePayload`.
+ *   (extension types such as timestamps included, str/bin/array/map lengths over
+ *   `FRAME_MAX_BYTES` too) are a 'bad-payload' `DecodeError` whose detail says what and at which
+ *   byte. It accepts and rejects exactly what @msgpack/msgpack's `Decoder` followed by a
+ *   plain-data walk did, with deep-equal results (msgpack-decode.ts lists the fine print:
+ *   lenient UTF-8 of the library, number keys, duplicate keys); a bug in the decoder would be an
+ *   'internal' `DecodeError`, not an exception.
+ * - A `Uint8Array` inside a decoded value is a view into the `bytes` passed to `decodePayload`
+ *   (of the same class: a `Buffer` gives `Buffer` views).
  * Assumes: callers treat decoded values as immutable, and do not mutate `bytes` afterwards.
  */
 
-import { Decoder } from '@msgpack/msgpack';
 import { SteadfastError } from './errors.ts';
 import type { DecodeError } from './frame.ts';
 import { FRAME_MAX_BYTES } from './frame.ts';
+import type { PlainDecodeResult } from './msgpack-decode.ts';
+import { PlainDecoder } from './msgpack-decode.ts';
 import { NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder, utf8Count } from './msgpack.ts';
 
 export { PAYLOAD_MAX_DEPTH };
 
 // One encoder and one decoder for the module: `encode` copies out an exact-size result, and both
 // make a fresh instance if re-entered, so sharing them is safe and saves a buffer per call.
-// Encoding is ours (msgpack.ts: the same bytes as @msgpack/msgpack's encoder, faster); decoding
-// is @msgpack/msgpack's.
+// The decoder checks plain data as it decodes (no second walk) and limits every str, bin, ext,
+// array and map length to FRAME_MAX_BYTES.
 const encoder = new PlainEncoder();
-const decoder = new Decoder({
-  maxStrLength: FRAME_MAX_BYTES,
-  maxBinLength: FRAME_MAX_BYTES,
-  maxArrayLength: FRAME_MAX_BYTES,
-  maxMapLength: FRAME_MAX_BYTES,
-  maxExtLength: FRAME_MAX_BYTES,
-});
+const decoder = new PlainDecoder(FRAME_MAX_BYTES);
 
 /**
- * @msgpack/msgpack decodes strings over 200 bytes with a default `TextDecoder`, which strips a
- * leading byte order mark, so such a string would not survive the round trip.
+ * Our decoder, like @msgpack/msgpack's, decodes strings over 200 bytes with a default
+ * `TextDecoder`, which strips a leading byte order mark, so such a string would not survive the
+ * round trip.
  */
 function startsWithBom(s: string): boolean {
   return s.charCodeAt(0) === 0xfeff;
@@ -190,25 +193,16 @@ export type PayloadResult =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: DecodeError };
 
-/** Decodes one MessagePack value of plain data. Never throws. */
+/** Decodes one MessagePack value of plain data (msgpack-decode.ts). Never throws. */
 export function decodePayload(bytes: Uint8Array): PayloadResult {
-  let value: unknown;
+  let r: PlainDecodeResult;
   try {
-    value = decoder.decode(bytes);
+    r = decoder.decode(bytes);
   } catch (e) {
-    return { ok: false, error: { code: 'bad-payload', detail: errorMessage(e) } };
+    return {
+      ok: false,
+      error: { code: 'internal', detail: `decodePayload: unexpected ${String(e)}` },
+    };
   }
-  let why: string | undefined;
-  try {
-    const r = notPlain(value, 0);
-    why = r === undefined ? undefined : describe(r);
-  } catch (e) {
-    why = errorMessage(e);
-  }
-  if (why !== undefined) return { ok: false, error: { code: 'bad-payload', detail: why } };
-  return { ok: true, value };
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return r.ok ? r : { ok: false, error: { code: 'bad-payload', detail: r.detail } };
 }
