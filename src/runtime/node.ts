@@ -91,7 +91,11 @@ export function linkOptions(
 ): Partial<ReliableOptions> {
   const { congestion, ...over } = cfg.reliable;
   const base: Partial<ReliableOptions> = {
-    sendWindowMax: 1024,
+    // 2,048 in flight: a round trip holds a group commit at each end, so the window has to cover
+    // two commits' worth of messages. Two-process harness, 100,000 exactly-once 1 KiB messages,
+    // medians of interleaved runs: UDP 33.3k → 37.1k msg/s against 1,024 (3 runs each), 12.8k →
+    // 14.6k at 20% kernel drop (2 each), TCP 26.2k/29.0k → 28.8k/33.4k (2 each).
+    sendWindowMax: 2048,
     ackDelayMs: 1,
     rtoInitialMs: 200,
     rtoMinMs: 100,
