@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Encoder } from '@msgpack/msgpack';
 import fc from 'fast-check';
-import { MEMO_DEPTH, NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder } from './msgpack.ts';
+import { NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder } from './msgpack.ts';
 
 const reference = new Encoder({ ignoreUndefined: true });
 const ours = new PlainEncoder();
@@ -74,34 +74,6 @@ test('property: encodeWithRoom and encodeKeyedBins write what encode would', () 
   );
   assert.deepEqual(ours.encodeKeyedBins(writes), expected);
   assert.throws(() => ours.encodeKeyedBins(new Map([['k', new Date(0)]])), NOT_PLAIN);
-});
-
-test('property: a remembered payload is spliced in byte for byte', () => {
-  fc.assert(
-    fc.property(plain, fc.integer(), (payload, seq) => {
-      const bytes = ours.remember(payload);
-      assert.deepEqual(bytes, reference.encode(payload));
-      const msg = { type: 'data', seq, payload, ts: 1.5 };
-      assert.deepEqual(ours.encode(msg), reference.encode(msg));
-      assert.deepEqual(new PlainEncoder().encode([msg, msg]), reference.encode([msg, msg]));
-    }),
-    { numRuns: 1000 },
-  );
-});
-
-test('remember counts the message around the payload in the nesting limit', () => {
-  const nest = (levels: number): unknown => {
-    let v: unknown = 0;
-    for (let i = 0; i < levels; i++) v = [v];
-    return v;
-  };
-  const fits = nest(PAYLOAD_MAX_DEPTH - MEMO_DEPTH);
-  const tooDeep = nest(PAYLOAD_MAX_DEPTH - MEMO_DEPTH + 1);
-  assert.deepEqual(ours.remember(fits), reference.encode(fits));
-  assert.deepEqual(ours.encode({ payload: fits }), reference.encode({ payload: fits }));
-  assert.throws(() => ours.remember(tooDeep), NOT_PLAIN);
-  assert.deepEqual(ours.encode(tooDeep), reference.encode(tooDeep), 'alone it still fits');
-  assert.throws(() => ours.encode({ payload: tooDeep }), NOT_PLAIN);
 });
 
 test('the encoder: large containers, lone surrogates, 64-bit integers and a nested call', () => {

@@ -37,16 +37,6 @@ const textEncoder = new TextEncoder();
 const KEY_CACHE_LENGTH_MAX = 32;
 const KEY_CACHE_MAX = 4096;
 
-/** Depth in a message at which a remembered payload is spliced in (a field of the message). */
-export const MEMO_DEPTH = 1;
-/**
- * Encodings of payload objects (`remember`), by identity. Weak: an entry lives as long as its
- * object; its bytes are a slab view (slab.ts), so they pin at most that slab.
- */
-const memo = new WeakMap<object, Uint8Array>();
-/** Set by the first `remember`: until then encoders skip the lookup (the simulator never calls it). */
-let memoInUse = false;
-
 export class PlainEncoder {
   private buf = new Uint8Array(64 * 1024);
   private view = new DataView(this.buf.buffer);
@@ -68,33 +58,6 @@ export class PlainEncoder {
     } finally {
       this.entered = false;
     }
-  }
-
-  /**
-   * Encodes a message's payload once, as it sits in a message (at depth `MEMO_DEPTH`, so the
-   * nesting limit counts the message around it), and remembers the bytes: every later encode, by
-   * any `PlainEncoder`, of a value holding this very object at depth ≤ `MEMO_DEPTH` (the
-   * send-buffer write, every transmission) copies them instead of walking the object again.
-   * Returns the bytes (their length is the payload's encoded size). Throws `NOT_PLAIN` as `encode`.
-   * Assumes, as everywhere: a payload is not mutated once sent (else the copies would be stale).
-   */
-  remember(payload: unknown): Uint8Array {
-    if (this.entered) return new PlainEncoder().remember(payload);
-    this.entered = true;
-    let out: Uint8Array;
-    try {
-      this.pos = 0;
-      this.value(payload, MEMO_DEPTH);
-      out = allocBytes(this.pos);
-      out.set(this.buf.subarray(0, this.pos));
-    } finally {
-      this.entered = false;
-    }
-    if (typeof payload === 'object' && payload !== null && !(payload instanceof Uint8Array)) {
-      memo.set(payload, out);
-      memoInUse = true;
-    }
-    return out;
   }
 
   /**
@@ -192,15 +155,6 @@ export class PlainEncoder {
     if (v instanceof Uint8Array) {
       this.binary(v);
       return;
-    }
-    if (memoInUse && depth <= MEMO_DEPTH) {
-      const m = memo.get(v);
-      if (m !== undefined) {
-        this.ensure(m.length);
-        this.buf.set(m, this.pos);
-        this.pos += m.length;
-        return;
-      }
     }
     if (depth >= PAYLOAD_MAX_DEPTH) throw NOT_PLAIN;
     if (Array.isArray(v)) {

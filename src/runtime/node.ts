@@ -41,7 +41,6 @@ import { join } from 'node:path';
 import { SteadfastError } from '../core/errors.ts';
 import type { FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
-import { MEMO_DEPTH, NOT_PLAIN, PAYLOAD_MAX_DEPTH, PlainEncoder } from '../core/msgpack.ts';
 import { payloadSize } from '../core/payload.ts';
 import {
   channel,
@@ -216,7 +215,7 @@ export async function startNode(
   return {
     driver,
     send(cmd: ChannelSend): void {
-      const size = payloadBytes(cmd.payload);
+      const size = payloadSize(cmd.payload); // exact, without encoding it a third time
       if (size > payloadMax) {
         throw new SteadfastError(
           'frame-too-large',
@@ -230,28 +229,6 @@ export async function startNode(
     },
     close: () => driver.close(),
   };
-}
-
-const sendEncoder = new PlainEncoder();
-
-/**
- * The encoded size of a payload about to be sent. The payload is encoded here, once, and
- * remembered (msgpack.ts `remember`): the send-buffer write and every transmission copy these bytes
- * instead of encoding it again. Throws `SteadfastError('bad-argument')`, saying where and why, for
- * what is not plain data.
- */
-function payloadBytes(payload: unknown): number {
-  try {
-    return sendEncoder.remember(payload).length;
-  } catch (e) {
-    if (e !== NOT_PLAIN) throw e;
-    payloadSize(payload); // throws the error that describes it, if it is not plain data at all
-    throw new SteadfastError(
-      'bad-argument',
-      `not plain data: payload is nested deeper than ${PAYLOAD_MAX_DEPTH - MEMO_DEPTH} ` +
-        '(it travels inside a message)',
-    );
-  }
 }
 
 // ------------------------------------------------------------------------- the node process
