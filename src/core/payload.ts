@@ -120,8 +120,8 @@ function describe(r: NotPlain): string {
 }
 
 /** Throws `SteadfastError('bad-argument')` unless `value` is plain data. */
-function checkPlain(value: unknown): void {
-  const r = notPlain(value, 0);
+function checkPlain(value: unknown, atDepth = 0): void {
+  const r = notPlain(value, atDepth);
   if (r !== undefined) throw new SteadfastError('bad-argument', `not plain data: ${describe(r)}`);
 }
 
@@ -140,9 +140,11 @@ export function encodePayload(value: unknown): Uint8Array {
 /**
  * The exact length of `encodePayload(value)`, computed without encoding (no copy, no allocation):
  * what a size limit needs. Throws as `encodePayload` does for anything that is not plain data.
+ * `atDepth`: how deep the value will sit in the message that carries it (1 for a field of the
+ * message), so that the nesting limit counts the levels around it.
  */
-export function payloadSize(value: unknown): number {
-  checkPlain(value);
+export function payloadSize(value: unknown, atDepth = 0): number {
+  checkPlain(value, atDepth);
   return sizeOf(value);
 }
 

@@ -215,7 +215,9 @@ export async function startNode(
   return {
     driver,
     send(cmd: ChannelSend): void {
-      const size = payloadSize(cmd.payload); // exact, without encoding it a third time
+      // Exact, without encoding it a third time; at depth 1, as a field of the link's message (a
+      // payload that only fits alone would pass here and then fail to encode at commit: fatal).
+      const size = payloadSize(cmd.payload, 1);
       if (size > payloadMax) {
         throw new SteadfastError(
           'frame-too-large',

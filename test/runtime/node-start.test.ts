@@ -6,6 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { PAYLOAD_MAX_DEPTH } from '../../src/core/payload.ts';
+import { parseConfig } from '../../src/runtime/config.ts';
+import { startNode } from '../../src/runtime/node.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
 import { freeUdpPort } from '../../src/runtime/ports.ts';
 
@@ -36,6 +39,50 @@ test('node: a taken port is reported and the process exits, well before the read
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
   } finally {
     squatter.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('node: send says what is wrong with a payload before it is queued', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-node-send-'));
+  const cfg = parseConfig(
+    {
+      nodes: {
+        n1: { host: '127.0.0.1', port: await freeUdpPort() },
+        n2: { host: '127.0.0.1', port: await freeUdpPort() },
+      },
+      transport: 'udp',
+      stack: { guarantee: 'exactly-once' },
+      dataDir: './data',
+    },
+    dir,
+  );
+  const node = await startNode(cfg, 'n1');
+  try {
+    const send = (payload: unknown) => {
+      node.send({ type: 'send', to: 'n2', payload });
+    };
+    assert.throws(() => {
+      send({ when: new Date(0) });
+    }, /not plain data: payload\.when is not a plain object \(Date\)/);
+    // The payload travels one level down, inside the message: 63 levels fit, 64 do not.
+    const nest = (levels: number): unknown => {
+      let v: unknown = 0;
+      for (let i = 0; i < levels; i++) v = [v];
+      return v;
+    };
+    send(nest(PAYLOAD_MAX_DEPTH - 1));
+    assert.throws(() => {
+      send(nest(PAYLOAD_MAX_DEPTH));
+    }, /payload(\[0\])+ is nested deeper than 64/);
+    assert.throws(() => {
+      send(new Uint8Array(2000));
+    }, /payload of 2003 bytes: at most 1040 fit one udp frame/);
+    const stats = node.driver.protocol?.stats();
+    assert.equal(stats?.waiting, 0, 'only the valid send was queued');
+    assert.equal(stats.inFlight, 1);
+  } finally {
+    await node.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
