@@ -661,7 +661,10 @@ export class ReliableEndpoint
     // receiver's watermark is at least our last cumulative ack, and at least floor − 1.
     // With a receiver window, also never beyond the latest cum + wnd it advertised; with
     // congestion control, never more than cwnd in flight.
-    let limit = Math.max(peer.cumAcked, this.floor(now, peer) - 1) + this.opts.dedupWindowMax;
+    // The floor is the same for every message this call sends: each one moves from the head of
+    // `waiting` into `inFlight`, so the lowest seq of the two together does not change.
+    const floor = this.floor(now, peer);
+    let limit = Math.max(peer.cumAcked, floor - 1) + this.opts.dedupWindowMax;
     if (peer.sendEdge !== undefined && peer.sendEdge < limit) limit = peer.sendEdge;
     const inFlightMax = Math.min(this.opts.sendWindowMax, peer.cc?.window() ?? Infinity);
     while (peer.inFlight.size < inFlightMax && peer.waitingHead < peer.waiting.length) {
@@ -678,7 +681,7 @@ export class ReliableEndpoint
         lastSentAt: now,
       });
       this.counters.sent++;
-      this.send(peer.id, onWire(w.msg, this.floor(now, peer), now));
+      this.send(peer.id, onWire(w.msg, floor, now));
       if (peer.rtoTimerAt === undefined || deadline < peer.rtoTimerAt) {
         peer.rtoTimerAt = deadline;
         this.setTimer(`rto/${peer.id}`, instant(deadline));
