@@ -37,6 +37,35 @@ test('pair: a lost ack makes the sender resend; the receiver dedups and acks aga
   assert.equal(p.proto('a').stats().inFlight, 0);
 });
 
+test('pair: a timeout resends only the lowest expired message; when acks resume, RACK resends the rest', () => {
+  const p = new Pair(perfectLink({ rtoInitialMs: 100, jitterRatio: 0 }));
+  for (let i = 1; i <= 8; i++) p.command('a', { type: 'send', to: 'b', payload: i });
+  while (p.inFlight.length > 0) p.drop(); // the whole window is lost
+  p.advance(100);
+  assert.equal(p.inFlight.length, 1, 'one probe, not the window');
+  assert.equal((p.inFlight[0]?.msg as { seq: number }).seq, 1, 'the lowest seq');
+  assert.equal(p.proto('a').stats().retransmissions, 1);
+  p.deliverOne(); // the probe reaches b
+  p.deliverOne(); // its ack reaches a: everything sent before the probe is deemed lost
+  assert.equal(p.inFlight.length, 7, 'the other seven resent at once');
+  assert.equal(p.proto('a').stats().fastRetransmissions, 7);
+  p.flush();
+  assert.deepEqual(payloads(p.deliveredTo('b')), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(p.proto('a').stats().inFlight, 0);
+});
+
+test('pair: a spurious timeout (acks merely late) sends one duplicate, not a window of them', () => {
+  const p = new Pair(perfectLink({ rtoInitialMs: 100, jitterRatio: 0 }));
+  for (let i = 1; i <= 8; i++) p.command('a', { type: 'send', to: 'b', payload: i });
+  for (let i = 0; i < 8; i++) p.deliverOne(); // all reach b; its acks are now in flight
+  p.advance(150); // ... and take longer than the RTO
+  assert.equal(p.proto('a').stats().retransmissions, 1);
+  p.flush();
+  assert.equal(p.proto('b').stats().duplicatesDropped, 1);
+  assert.equal(p.proto('a').stats().retransmissions, 1, 'nothing more once the acks arrive');
+  assert.equal(p.proto('a').stats().inFlight, 0);
+});
+
 test('pair: exponential backoff doubles the timeout on repeated loss', () => {
   const p = new Pair(perfectLink({ rtoInitialMs: 100, rtoMaxMs: 1000, jitterRatio: 0 }));
   p.command('a', { type: 'send', to: 'b', payload: 'x' });
