@@ -23,10 +23,15 @@
  * see udp.ts: a frame is still at most 1,200 bytes, only packing changes).
  * The machine is shared: figures vary between runs; compare rows of one run.
  *
+ * The machine is shared and its speed drifts by tens of percent over minutes, while the table's
+ * rows run minutes apart: so the loopback targets are judged again on rounds (--rounds, default
+ * 3) of plain TCP, exactly-once UDP and MQTT QoS 2 run back to back, on the median ratio.
+ *
  * Usage: node --import tsx bench/transport.ts [--messages N] [--quick] [--no-netns] [--no-mqtt]
- *        [--row-timeout S] [--only TEXT]
+ *        [--row-timeout S] [--only TEXT] [--rounds N]
  *   --only   run just the rows whose "name (network)" contains TEXT, e.g. --only "TCP (netns 20%)".
- *   --quick  20,000 messages per row and a 60 s row timeout (a smoke run).
+ *   --quick  20,000 messages per row, a 60 s row timeout and no target rounds (a smoke run).
+ *   --rounds target rounds after the table (0: none; not with --only).
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -594,10 +599,78 @@ async function main(): Promise<void> {
     const x = ours / base;
     return `${label}: ${x.toFixed(2)}× (target ≥ ${k}×) ${x >= k ? 'MET' : 'NOT MET'}\n`;
   };
-  out('\n');
+  out('\nratios of the table above (one run of each row):\n');
   out(target('exactly-once UDP vs MQTT QoS 2, loopback', eo0, q2, 3));
   out(target('exactly-once UDP vs plain TCP, loopback', eo0, tcp0, 0.5));
   out(target('exactly-once UDP vs plain TCP, 20% drop', eo20, tcp20, 2));
+  const rounds = Number(value('--rounds') ?? (quick ? 0 : 3));
+  if (!Number.isInteger(rounds) || rounds < 0) {
+    throw new Error('--rounds must be a non-negative integer');
+  }
+  if (rounds > 0 && only === undefined) await targetRounds(rounds, count, timeoutMs, out);
+}
+
+/**
+ * The loopback targets again, judged on rounds: each round runs plain TCP, exactly-once UDP and
+ * MQTT QoS 2 back to back (in a rotating order) and takes the two ratios within the round; the
+ * verdict is on the median ratio. The machine's speed drifts by tens of percent over minutes
+ * (the table's rows run minutes apart), and a ratio of rows run seconds apart cancels most of it.
+ */
+async function targetRounds(
+  rounds: number,
+  count: number,
+  timeoutMs: number,
+  out: (s: string) => void,
+): Promise<void> {
+  out(
+    `\ntarget rounds (loopback): plain TCP, exactly-once UDP and MQTT QoS 2 back to back, ${rounds} rounds\n`,
+  );
+  const perSecond = (r: Omit<Row, 'name' | 'net'>) => (r.distinct / r.ms) * 1000;
+  const vsTcp: number[] = [];
+  const vsQos2: number[] = [];
+  type Kind = 'tcp' | 'eo' | 'qos2';
+  const order: Kind[] = ['tcp', 'eo', 'qos2'];
+  for (let i = 0; i < rounds; i++) {
+    const rate = new Map<Kind, number>();
+    for (let k = 0; k < order.length; k++) {
+      const kind = order[(i + k) % order.length] ?? 'tcp';
+      if (kind === 'tcp')
+        rate.set(kind, perSecond(await rawRow('tcp', count, undefined, timeoutMs)));
+      else if (kind === 'eo') {
+        rate.set(
+          kind,
+          perSecond(await steadfastRow('udp', 'exactly-once', count, undefined, timeoutMs)),
+        );
+      } else {
+        const r = await withMosquitto((port) => rawRow('mqtt2', count, undefined, timeoutMs, port));
+        if (typeof r !== 'string') rate.set(kind, perSecond(r));
+      }
+    }
+    const tcp = rate.get('tcp') ?? 0;
+    const eo = rate.get('eo') ?? 0;
+    const q2 = rate.get('qos2');
+    if (tcp > 0) vsTcp.push(eo / tcp);
+    if (q2 !== undefined && q2 > 0) vsQos2.push(eo / q2);
+    out(
+      `  round ${i + 1}: plain TCP ${Math.round(tcp)}, exactly-once UDP ${Math.round(eo)}, ` +
+        `MQTT QoS 2 ${q2 === undefined ? 'skipped' : Math.round(q2)} msg/s: ` +
+        `${tcp > 0 ? (eo / tcp).toFixed(2) : '-'}× TCP, ` +
+        `${q2 !== undefined && q2 > 0 ? (eo / q2).toFixed(2) : '-'}× QoS 2\n`,
+    );
+  }
+  const verdict = (label: string, xs: number[], k: number) => {
+    if (xs.length === 0) return `${label}: not measured\n`;
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const median =
+      sorted.length % 2 === 1
+        ? (sorted[mid] ?? 0)
+        : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+    const all = xs.map((x) => x.toFixed(2)).join(', ');
+    return `${label}: median ${median.toFixed(2)}× of ${xs.length} rounds [${all}] (target ≥ ${k}×) ${median >= k ? 'MET' : 'NOT MET'}\n`;
+  };
+  out(verdict('exactly-once UDP vs MQTT QoS 2, loopback', vsQos2, 3));
+  out(verdict('exactly-once UDP vs plain TCP, loopback', vsTcp, 0.5));
 }
 
 await main();
