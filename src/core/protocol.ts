@@ -29,6 +29,17 @@
  * after the crash point is lost, everything before it (and every persisted write) happened.
  * The simulator tests this by crashing nodes between outputs.
  *
+ * LAZY PERSISTS. `persistLazy(writes)` is a persist that later outputs need NOT wait for: the
+ * driver may carry them out before it is durable. It still keeps its place among persists (a
+ * later persist durable means this one is too), and a crash may lose it, with every later lazy
+ * persist, until a later ordinary persist or the end of the step has made it durable. It is for
+ * state whose loss the protocol tolerates: the reliable link's send-buffer entries (a lost
+ * entry leaves its message in doubt, like a command a crash cut short: it may or may not be
+ * delivered, and is not resent) and their deletions (a lost deletion only resends an acked
+ * message, which dedup absorbs). A sequence-number reservation, a dedup mark, an effect are
+ * ordinary persists. The simulator loses a lazy persist when a crash cuts its step short before
+ * an ordinary persist of the same step follows it (trace: `crash.lostWrites`).
+ *
  * RECOVERY. After a crash the driver builds a fresh protocol object and calls `handleStart` with
  * the node's durable map as it was after the last batch. Volatile state is gone; armed timers
  * are gone (the protocol re-arms what it needs in `handleStart`).
@@ -61,7 +72,12 @@ export type Output<M, D> =
   | { readonly kind: 'setTimer'; readonly name: string; readonly at: Instant }
   | { readonly kind: 'cancelTimer'; readonly name: string }
   | { readonly kind: 'deliver'; readonly event: D }
-  | { readonly kind: 'persist'; readonly writes: readonly DurableWrite[] };
+  | {
+      readonly kind: 'persist';
+      readonly writes: readonly DurableWrite[];
+      /** A lazy persist: later outputs need not wait for it (see LAZY PERSISTS above). */
+      readonly lazy?: true;
+    };
 
 /** A sans-I/O protocol state machine. M: wire message, C: command, D: delivery event. */
 export interface Protocol<M, C, D> {
@@ -141,6 +157,11 @@ export abstract class OutputQueue<M, D> {
   protected persist(writes: readonly DurableWrite[]): void {
     this.emit({ kind: 'persist', writes });
   }
+
+  /** A persist later outputs need not wait for (see LAZY PERSISTS in the module header). */
+  protected persistLazy(writes: readonly DurableWrite[]): void {
+    this.emit({ kind: 'persist', writes, lazy: true });
+  }
 }
 
 /**
@@ -167,12 +188,13 @@ export function drainInner<M, D>(
       case 'cancelTimer':
         emit({ kind: 'cancelTimer', name: `${prefix}/${o.name}` });
         break;
-      case 'persist':
-        emit({
-          kind: 'persist',
-          writes: o.writes.map((w) => ({ key: `${prefix}/${w.key}`, value: w.value })),
-        });
+      case 'persist': {
+        const writes = o.writes.map((w) => ({ key: `${prefix}/${w.key}`, value: w.value }));
+        emit(
+          o.lazy === true ? { kind: 'persist', writes, lazy: true } : { kind: 'persist', writes },
+        );
         break;
+      }
       case 'deliver':
         onDeliver(o.event);
         break;

@@ -82,18 +82,29 @@ export type TraceEvent =
   | { t: number; type: 'deliver'; node: NodeId; event: unknown }
   /** A protocol's named timer fired. */
   | { t: number; type: 'timer'; node: NodeId; name: string }
-  /** A protocol made a batch of key writes durable (value null: key deleted). */
-  | { t: number; type: 'persist'; node: NodeId; writes: readonly { key: string; value: unknown }[] }
+  /**
+   * A protocol made a batch of key writes durable (value null: key deleted). `lazy`: a lazy
+   * persist (core/protocol.ts), which a crash later in the same step may undo (`crash.lostWrites`).
+   */
+  | {
+      t: number;
+      type: 'persist';
+      node: NodeId;
+      writes: readonly { key: string; value: unknown }[];
+      lazy?: true;
+    }
   /**
    * A node crashed; volatile state and timers are lost. `lostOutputs` counts outputs of the
    * interrupted step that were never carried out. For a crash between outputs, `after` is the
-   * kind of the last output carried out (`input` if none) and `before` the first one lost.
+   * kind of the last output carried out (`input` if none) and `before` the first one lost;
+   * `lostWrites` counts the writes of the step's lazy persists the crash undid (absent: none).
    */
   | {
       t: number;
       type: 'crash';
       node: NodeId;
       lostOutputs: number;
+      lostWrites?: number;
       after?: CrashPoint;
       before?: CrashPoint;
     }

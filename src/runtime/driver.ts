@@ -21,6 +21,14 @@
  * writes are committed together next. So batches grow with the commit time, and the order
  * contract is the same as with a synchronous `Storage`.
  *
+ * LAZY PERSISTS (core/protocol.ts) go into the batch like any other, but no output waits for
+ * them: "the turn's first persist" above means its first ORDINARY persist, and a turn sealed
+ * while the commit in flight (and every turn held before it) holds only lazy writes is not held:
+ * its outputs up to its first ordinary persist go out at once. The reliable link's send-buffer
+ * writes are lazy, so a sender's data frames no longer wait for the commit of their buffer
+ * entries — only for the sequence-number reservation, once per `seqBlock` messages. (Not with a
+ * storage trace: its commit must cover everything the trace records before it is visible.)
+ *
  * TIME. `now` (an `Instant`) is milliseconds since the Unix epoch, read as
  * `performance.timeOrigin + performance.now()`: monotonic within the process, and comparable
  * across processes of one host (a merged cluster trace sorts by it) and across restarts (the
@@ -110,7 +118,7 @@ export interface DriverOptions<M, C, D> {
 interface Sealed<M, D> {
   readonly queue: readonly Output<M, D>[];
   readonly frames: readonly (Uint8Array | undefined)[];
-  /** Index of the turn's first persist (-1: none). */
+  /** Index of the turn's first ordinary (not lazy) persist (-1: none). */
   readonly firstPersist: number;
   readonly from: number;
 }
@@ -210,8 +218,14 @@ export class Driver<M, C, D> {
   private applied: AppliedRow[] = [];
   /** Driver metadata committed with the next batch (incarnation). */
   private meta = new Map<string, string>();
-  /** Queue index of the turn's first persist (-1: none yet). */
+  /** Queue index of the turn's first ordinary (not lazy) persist (-1: none yet). */
   private firstPersist = -1;
+  /** The batch holds a write of an ordinary persist (the commit in flight: `committingStrict`). */
+  private batchStrict = false;
+  /** The commit in flight holds a write of an ordinary persist. */
+  private committingStrict = false;
+  /** A held turn still has outputs to carry out: a later turn's outputs must wait behind them. */
+  private heldPending = false;
   private events: TraceEvent[] = [];
   private flushScheduled = false;
   /** The turns whose outputs wait for the commit in flight (AsyncStorage only). */
@@ -389,6 +403,9 @@ export class Driver<M, C, D> {
     this.applied = [];
     this.meta = new Map();
     this.firstPersist = -1;
+    this.batchStrict = false;
+    this.committingStrict = false;
+    this.heldPending = false;
     this.events = [];
     this.held = [];
     this.committing = undefined; // a commit in flight may land or not; its outputs never go out
@@ -478,7 +495,10 @@ export class Driver<M, C, D> {
   private drain(proto: Protocol<M, C, D>): void {
     for (let o = proto.pollOutput(); o !== undefined; o = proto.pollOutput()) {
       if (o.kind === 'persist') {
-        if (this.firstPersist < 0) this.firstPersist = this.queue.length;
+        if (o.lazy !== true) {
+          if (this.firstPersist < 0) this.firstPersist = this.queue.length;
+          this.batchStrict = true;
+        }
         const t = this.lastNow;
         for (const w of o.writes) {
           this.batch.set(w.key, w.value);
@@ -487,7 +507,11 @@ export class Driver<M, C, D> {
           }
         }
         this.counters.writes += o.writes.length;
-        this.record({ t, type: 'persist', node: this.id, writes: o.writes });
+        this.record(
+          o.lazy === true
+            ? { t, type: 'persist', node: this.id, writes: o.writes, lazy: true }
+            : { t, type: 'persist', node: this.id, writes: o.writes },
+        );
         continue;
       }
       this.queue.push(o);
@@ -514,7 +538,15 @@ export class Driver<M, C, D> {
   private flush(): void {
     const sealed = this.seal();
     if (this.committing !== undefined) {
-      this.held.push(sealed);
+      let from = 0;
+      if (!this.committingStrict && !this.heldPending && this.traceSink.kind !== 'storage') {
+        // No ordinary persist is in flight and no earlier output is waiting: the turn's outputs
+        // up to its own first ordinary persist owe nothing to the commit (LAZY PERSISTS above).
+        from = sealed.firstPersist < 0 ? sealed.queue.length : sealed.firstPersist;
+        this.carryOut(sealed, from);
+      }
+      this.held.push(from === 0 ? sealed : { ...sealed, from });
+      if (from < sealed.queue.length) this.heldPending = true;
       return;
     }
     if (!this.needsCommit(sealed.queue.length > 0)) {
@@ -572,6 +604,8 @@ export class Driver<M, C, D> {
     this.meta = new Map();
     this.batch = new Map();
     this.applied = [];
+    this.committingStrict = this.batchStrict;
+    this.batchStrict = false;
     if (this.traceSink.kind === 'storage') this.events = [];
     this.counters.commits++;
     if (result === undefined) {
@@ -611,6 +645,7 @@ export class Driver<M, C, D> {
     if (!this.running) return;
     const held = this.held;
     this.held = [];
+    this.heldPending = false;
     if (held.length === 0) return;
     if (!this.needsCommit(held.some((g) => g.queue.length > 0))) {
       this.settle(held);

@@ -290,6 +290,87 @@ test('a crash between outputs carries out exactly the outputs before it', () => 
   }
 });
 
+/** On a command: lazy write x, send, ordinary write s, lazy write y (over an old y), send. */
+class LazyProbe
+  extends OutputQueue<{ n: number }, string>
+  implements Protocol<{ n: number }, number, string>
+{
+  constructor(private readonly ctx: NodeContext) {
+    super();
+  }
+  handleStart(): void {
+    if (this.ctx.id === 'a') this.persist([{ key: 'y', value: 'old' }]);
+  }
+  handleMessage(): void {
+    // Nothing: b only receives.
+  }
+  handleTimer(): void {
+    // No timers.
+  }
+  handleCommand(_now: Instant, n: number): void {
+    const to = this.ctx.nodes[1] ?? '';
+    this.persistLazy([{ key: 'x', value: n }]);
+    this.send(to, { n });
+    this.persist([{ key: 's', value: n }]);
+    this.persistLazy([{ key: 'y', value: n }]);
+    this.send(to, { n: n + 1 });
+  }
+  stats() {
+    return {};
+  }
+}
+
+test('a crash midway undoes the lazy writes no ordinary persist has followed yet', () => {
+  const stack: StackSpec<{ n: number }, number, string> = {
+    name: 'lazy-probe',
+    create: (ctx) => new LazyProbe(ctx),
+    isMessage: (v): v is { n: number } =>
+      typeof v === 'object' && v !== null && typeof (v as { n?: unknown }).n === 'number',
+  };
+  const cases: [number, [string, unknown][], number | undefined, number][] = [
+    // [afterOutputs, durable state of a after the crash, crash.lostWrites, frames sent]
+    [1, [['y', 'old']], 1, 0],
+    [2, [['y', 'old']], 1, 1],
+    [
+      3,
+      [
+        ['y', 'old'],
+        ['x', 7],
+        ['s', 7],
+      ],
+      undefined,
+      1,
+    ],
+    [
+      4,
+      [
+        ['y', 'old'],
+        ['x', 7],
+        ['s', 7],
+      ],
+      1,
+      1,
+    ],
+  ];
+  for (const [after, durable, lostWrites, sends] of cases) {
+    const sim = new Simulator({
+      seed: 10,
+      nodes: ['a', 'b'],
+      stack,
+      network: { delay: { kind: 'fixed', ms: 1 } },
+      nemesis: [{ at: 5, action: { kind: 'crash', node: 'a', afterOutputs: after } }],
+      workload: [{ at: 6, node: 'a', cmd: 7 }],
+    }).runUntil(8);
+    const crash = sim.trace.find((e) => e.type === 'crash');
+    assert.ok(crash?.type === 'crash');
+    assert.equal(crash.lostWrites, lostWrites, `afterOutputs=${after}`);
+    assert.deepEqual([...sim.durable('a')], durable, `afterOutputs=${after}`);
+    assert.equal(count(sim.trace, 'send'), sends, `afterOutputs=${after}`);
+    const lazy = sim.trace.filter((e) => e.type === 'persist' && e.node === 'a' && e.lazy);
+    assert.equal(lazy.length, after >= 4 ? 2 : 1, 'lazy persists are marked in the trace');
+  }
+});
+
 test('generated nemesis schedules are seeded, bounded and end healed', () => {
   const opts = { faultPhaseMs: 1000, crashes: 10, maxDown: 2, recover: true, partitions: 3 };
   const a = generateNemesis(createRng(1), nodes, opts);

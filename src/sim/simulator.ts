@@ -425,6 +425,7 @@ export class Simulator<M, C, D> {
     n: SimNode<M, C, D>,
     lostOutputs: number,
     between?: { after: CrashPoint; before: CrashPoint },
+    lostWrites = 0,
   ): void {
     if (!n.up) return;
     n.up = false;
@@ -442,11 +443,12 @@ export class Simulator<M, C, D> {
       n.recoverAfterMs = undefined;
     }
     this.counters.crashes++;
-    this.emitEvent(
+    const e: Extract<TraceEvent, { type: 'crash' }> =
       between === undefined
         ? { t: this.nowMs, type: 'crash', node: n.id, lostOutputs }
-        : { t: this.nowMs, type: 'crash', node: n.id, lostOutputs, ...between },
-    );
+        : { t: this.nowMs, type: 'crash', node: n.id, lostOutputs, ...between };
+    if (lostWrites > 0) e.lostWrites = lostWrites;
+    this.emitEvent(e);
   }
 
   private fail(n: SimNode<M, C, D>, err: unknown): never {
@@ -457,16 +459,36 @@ export class Simulator<M, C, D> {
     );
   }
 
-  /** Carries out a node's outputs in order after one input (possibly crashing midway). */
+  /**
+   * Carries out a node's outputs in order after one input (possibly crashing midway). A crash
+   * midway also undoes the step's lazy persists that no ordinary persist of the step has followed
+   * yet (core/protocol.ts, LAZY PERSISTS): a driver carries out later outputs before such a write
+   * is durable, so a crash there can lose it.
+   */
   private drain(n: SimNode<M, C, D>, p: Protocol<M, C, D>): void {
     let done = 0;
     let last: Output<M, D>['kind'] | 'input' = 'input';
+    /** Undo records of the step's lazy writes not yet made durable by an ordinary persist. */
+    const undo: { key: string; had: boolean; prev: unknown }[] = [];
     for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
       if (n.crashAfterOutputs !== undefined && done === n.crashAfterOutputs) {
         let lost = 1;
         while (p.pollOutput() !== undefined) lost++;
-        this.crash(n, lost, { after: last, before: o.kind });
+        for (let i = undo.length - 1; i >= 0; i--) {
+          const u = undo[i];
+          if (u === undefined) continue;
+          if (u.had) n.durable.set(u.key, u.prev);
+          else n.durable.delete(u.key);
+        }
+        this.crash(n, lost, { after: last, before: o.kind }, undo.length);
         return;
+      }
+      if (o.kind === 'persist') {
+        if (o.lazy === true) {
+          for (const w of o.writes) {
+            undo.push({ key: w.key, had: n.durable.has(w.key), prev: n.durable.get(w.key) });
+          }
+        } else undo.length = 0;
       }
       this.execute(n, o);
       last = o.kind;
@@ -504,8 +526,13 @@ export class Simulator<M, C, D> {
       case 'persist':
         this.counters.persists++;
         applyWrites(n.durable, o.writes);
-        if (this.tracing)
-          this.emitEvent({ t: this.nowMs, type: 'persist', node: n.id, writes: o.writes });
+        if (this.tracing) {
+          this.emitEvent(
+            o.lazy === true
+              ? { t: this.nowMs, type: 'persist', node: n.id, writes: o.writes, lazy: true }
+              : { t: this.nowMs, type: 'persist', node: n.id, writes: o.writes },
+          );
+        }
         break;
     }
   }

@@ -18,9 +18,12 @@ import { Driver } from '../../src/runtime/driver.ts';
 import { Storage, type AppliedRow, type DriverStorage } from '../../src/runtime/storage.ts';
 import type { FrameHandler, Transport } from '../../src/runtime/transport.ts';
 
-type Cmd = { op: 'script' } | { op: 'timer'; name: string; inMs: number };
+type Cmd = { op: 'script' } | { op: 'lazy' } | { op: 'timer'; name: string; inMs: number };
 
-/** A protocol that, on command, emits send A, persist k, send B, deliver; and arms timers. */
+/**
+ * A protocol that, on command, emits send A, persist k, send B, deliver ('script'), or send A,
+ * lazy persist lz, send B ('lazy'); and arms timers.
+ */
 class Scripted extends OutputQueue<string, string> implements Protocol<string, Cmd, string> {
   started: DurableState | undefined;
   fired: string[] = [];
@@ -36,6 +39,12 @@ class Scripted extends OutputQueue<string, string> implements Protocol<string, C
   handleCommand(now: Instant, cmd: Cmd): void {
     if (cmd.op === 'timer') {
       this.setTimer(cmd.name, addMs(now, cmd.inMs));
+      return;
+    }
+    if (cmd.op === 'lazy') {
+      this.send('b', 'A');
+      this.persistLazy([{ key: 'lz', value: now }]);
+      this.send('b', 'B');
       return;
     }
     this.send('b', 'A');
@@ -302,4 +311,41 @@ test('driver, pipelined commits: close drains every sealed turn before it return
   assert.throws(() => {
     driver.command({ op: 'script' });
   }, /not running/);
+});
+
+test('driver, pipelined commits: outputs never wait for lazy persists, only for ordinary ones', async () => {
+  const log = new Log();
+  const { driver, storage } = gatedSetup(log);
+  const started = driver.start();
+  await openNext(storage);
+  await started;
+  log.events.length = 0;
+  driver.command({ op: 'lazy' }); // turn 1: send A, lazy persist lz, send B
+  await turn();
+  assert.deepEqual(log.events, ['send A', 'send B'], 'a lazy persist holds nothing back');
+  assert.equal(storage.gates.length, 1, 'its commit is in flight');
+  driver.command({ op: 'lazy' }); // turn 2, sealed while that lazy-only commit is in flight
+  await turn();
+  assert.deepEqual(
+    log.events.slice(2),
+    ['send A', 'send B'],
+    'not held: it owes that commit nothing',
+  );
+  driver.command({ op: 'script' }); // turn 3: send A, persist k, send B, deliver
+  await turn();
+  assert.deepEqual(log.events.slice(4), ['send A'], 'out up to its first ordinary persist');
+  driver.command({ op: 'lazy' }); // turn 4: behind turn 3's outputs that wait for k
+  await turn();
+  assert.equal(log.events.length, 5, 'turn 4 is held whole: outputs keep their order');
+  await openNext(storage); // turn 1's commit lands; turns 2-4 are committed next
+  assert.deepEqual(log.events.slice(5), ['commit lz']);
+  await openNext(storage);
+  assert.deepEqual(log.events.slice(6), [
+    'commit lz,k',
+    'send B',
+    'deliver done',
+    'send A',
+    'send B',
+  ]);
+  await driver.close();
 });

@@ -509,7 +509,10 @@ export class ReliableEndpoint
       return;
     }
     if (mode === 'alo' || mode === 'eo') {
-      this.persist([{ key: `tx/${peer.id}/${seq}`, value: msg }]);
+      // Lazy: the frame need not wait for it (only for the seq reservation, an ordinary persist).
+      // If a crash loses it, the message is in doubt — maybe delivered, never resent — as when
+      // a crash cuts the command short (see LAZY PERSISTS in core/protocol.ts).
+      this.persistLazy([{ key: `tx/${peer.id}/${seq}`, value: msg }]);
       this.counters.persists++;
     }
     peer.waiting.push({ seq, msg });
@@ -809,12 +812,11 @@ export class ReliableEndpoint
       peer.rtoTimerAt = undefined;
       this.cancelTimer(`rto/${peer.id}`);
     }
-    // The send-buffer deletes go LAST: nothing depends on them being durable (a crash that loses
-    // them only resends acked messages, which the receiver's dedup absorbs), so the sends above
-    // need not wait for them — a group-committing driver carries out everything before the
-    // first persist of a turn without waiting for the commit.
+    // The send-buffer deletes go LAST, and lazy: nothing depends on them being durable (a crash
+    // that loses them only resends acked messages, which the receiver's dedup absorbs), so no
+    // output, of this turn or a later one, waits for them.
     if (deletes.length > 0) {
-      this.persist(deletes);
+      this.persistLazy(deletes);
       this.counters.persists++;
     }
   }
