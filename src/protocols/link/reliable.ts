@@ -238,8 +238,13 @@ interface Peer {
   backoffUntil: number;
   /** Congestion window (when congestion control is on). */
   readonly cc: CongestionWindow | undefined;
-  /** Highest seq the peer's advertised window allows (undefined: no limit known). */
-  sendEdge: number | undefined;
+  /**
+   * The peer's advertised receiver window, in seqs above its watermark (undefined: none known).
+   * The send limit is max(cumAcked, floor − 1) + sendWnd: relative to the watermark the peer will
+   * have once it sees our floor, so a gap in our seqs (a restart skips the rest of a reserved
+   * block) never counts against the window.
+   */
+  sendWnd: number | undefined;
   /** At-most-once messages sent within the last lateHorizonMs (bounded), oldest first. */
   readonly amoRecent: { seq: number; at: number }[];
   amoHead: number;
@@ -605,7 +610,7 @@ export class ReliableEndpoint
           this.opts.congestion === undefined
             ? undefined
             : new CongestionWindow(this.opts.congestion),
-        sendEdge: this.opts.receiveWindowMax,
+        sendWnd: this.opts.receiveWindowMax,
         amoRecent: [],
         amoHead: 0,
         w: 0,
@@ -663,13 +668,18 @@ export class ReliableEndpoint
   private pump(now: Instant, peer: Peer): void {
     // Never send beyond the receiver's dedup window (it would drop the message unacked). The
     // receiver's watermark is at least our last cumulative ack, and at least floor − 1.
-    // With a receiver window, also never beyond the latest cum + wnd it advertised; with
-    // congestion control, never more than cwnd in flight.
+    // With a receiver window, also never more than its advertised `wnd` above that watermark
+    // (not above the last `cum`: after a restart our seqs jump past a gap, and an edge of
+    // cum + wnd would stay below them for ever — no frame could carry the floor that moves the
+    // receiver past the gap); with congestion control, never more than cwnd in flight.
     // The floor is the same for every message this call sends: each one moves from the head of
     // `waiting` into `inFlight`, so the lowest seq of the two together does not change.
     const floor = this.floor(now, peer);
-    let limit = Math.max(peer.cumAcked, floor - 1) + this.opts.dedupWindowMax;
-    if (peer.sendEdge !== undefined && peer.sendEdge < limit) limit = peer.sendEdge;
+    const watermark = Math.max(peer.cumAcked, floor - 1);
+    let limit = watermark + this.opts.dedupWindowMax;
+    if (peer.sendWnd !== undefined && watermark + peer.sendWnd < limit) {
+      limit = watermark + peer.sendWnd;
+    }
     const inFlightMax = Math.min(this.opts.sendWindowMax, peer.cc?.window() ?? Infinity);
     while (peer.inFlight.size < inFlightMax && peer.waitingHead < peer.waiting.length) {
       const w = peer.waiting[peer.waitingHead] as Waiting;
@@ -743,14 +753,14 @@ export class ReliableEndpoint
   }
 
   private onAck(now: Instant, peer: Peer, ack: ReliableMsg & { type: 'ack' }): void {
+    const cumBefore = peer.cumAcked;
     if (ack.cum > peer.cumAcked) peer.cumAcked = ack.cum;
     let opened = false;
     if (ack.wnd !== undefined) {
-      const edge = ack.cum + ack.wnd;
-      if (peer.sendEdge === undefined || edge > peer.sendEdge) {
-        peer.sendEdge = edge;
+      if (peer.sendWnd === undefined || ack.wnd > peer.sendWnd || ack.cum > cumBefore) {
         opened = true;
       }
+      peer.sendWnd = ack.wnd;
     }
     if (ack.dup === true) {
       peer.reoMult = Math.min(peer.reoMult * 2, 256);
