@@ -238,6 +238,17 @@ function gatedSetup(log: Log) {
   return { driver, storage, proto: () => proto };
 }
 
+/** A gated driver, started (its start batch, the incarnation metadata, committed), log empty. */
+async function startedGated() {
+  const log = new Log();
+  const { driver, storage } = gatedSetup(log);
+  const started = driver.start();
+  await openNext(storage);
+  await started;
+  log.events.length = 0;
+  return { log, driver, storage };
+}
+
 async function openNext(storage: GatedStorage): Promise<void> {
   for (let i = 0; i < 50 && storage.gates.length === 0; i++) await turn();
   const g = storage.gates.shift();
@@ -247,12 +258,7 @@ async function openNext(storage: GatedStorage): Promise<void> {
 }
 
 test('driver, pipelined commits: a turn sealed while a commit is in flight waits, whole, for the next commit', async () => {
-  const log = new Log();
-  const { driver, storage } = gatedSetup(log);
-  const started = driver.start();
-  await openNext(storage); // the start batch (incarnation metadata)
-  await started;
-  log.events.length = 0;
+  const { log, driver, storage } = await startedGated();
   driver.command({ op: 'script' }); // turn 1: send A, persist k, send B, deliver
   await turn();
   assert.deepEqual(log.events, ['send A'], 'before the first persist: out at once');
@@ -270,12 +276,7 @@ test('driver, pipelined commits: a turn sealed while a commit is in flight waits
 });
 
 test('driver, pipelined commits: a crash while a commit is in flight carries out nothing after it', async () => {
-  const log = new Log();
-  const { driver, storage } = gatedSetup(log);
-  const started = driver.start();
-  await openNext(storage);
-  await started;
-  log.events.length = 0;
+  const { log, driver, storage } = await startedGated();
   driver.command({ op: 'script' });
   await turn();
   await driver.crash();
@@ -285,12 +286,7 @@ test('driver, pipelined commits: a crash while a commit is in flight carries out
 });
 
 test('driver, pipelined commits: close drains every sealed turn before it returns', async () => {
-  const log = new Log();
-  const { driver, storage } = gatedSetup(log);
-  const started = driver.start();
-  await openNext(storage);
-  await started;
-  log.events.length = 0;
+  const { log, driver, storage } = await startedGated();
   driver.command({ op: 'script' });
   await turn();
   driver.command({ op: 'script' });
@@ -314,12 +310,7 @@ test('driver, pipelined commits: close drains every sealed turn before it return
 });
 
 test('driver, pipelined commits: outputs never wait for lazy persists, only for ordinary ones', async () => {
-  const log = new Log();
-  const { driver, storage } = gatedSetup(log);
-  const started = driver.start();
-  await openNext(storage);
-  await started;
-  log.events.length = 0;
+  const { log, driver, storage } = await startedGated();
   driver.command({ op: 'lazy' }); // turn 1: send A, lazy persist lz, send B
   await turn();
   assert.deepEqual(log.events, ['send A', 'send B'], 'a lazy persist holds nothing back');
