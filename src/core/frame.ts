@@ -184,7 +184,7 @@ export function encodeFrame(frame: Frame, opts: FrameOptions): Uint8Array {
   checkFrameSize(size); // before allocating
   const out = allocBytes(size);
   out.set(payload, room.before);
-  return sealFrame(out, frame.from, frame.to, opts);
+  return sealFrame(out, frame.from, frame.to, opts, room);
 }
 
 /** How many bytes a frame from `from` to `to` puts before its payload and after it. */
@@ -214,16 +214,17 @@ export function frameRoom(from: string, to: string, opts: FrameOptions): FrameRo
  * Completes a frame in place: `bytes` holds the payload at `[room.before, length - room.after)`
  * (room = `frameRoom(from, to, opts)`); writes the header, CRC and tag around it and returns
  * `bytes`, then equal to `encodeFrame({ from, to, payload }, opts)`. Throws as `encodeFrame` does.
+ * A caller that already has the room passes it (the same value: it depends on ids and options).
  */
 export function sealFrame(
   bytes: Uint8Array,
   from: string,
   to: string,
   opts: FrameOptions,
+  room: FrameRoom = frameRoom(from, to, opts),
 ): Uint8Array {
   const fromBytes = encodeNodeId(from, 'from');
   const toBytes = encodeNodeId(to, 'to');
-  const room = frameRoom(from, to, opts);
   const auth = opts.auth;
   let key: Uint8Array | undefined;
   if (auth !== undefined) {

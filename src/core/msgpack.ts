@@ -47,17 +47,7 @@ export class PlainEncoder {
 
   /** The MessagePack bytes of `value`; throws `NOT_PLAIN` if it is not plain data. */
   encode(value: unknown): Uint8Array {
-    if (this.entered) return new PlainEncoder().encode(value);
-    this.entered = true;
-    try {
-      this.pos = 0;
-      this.value(value, 0);
-      const out = allocBytes(this.pos);
-      out.set(this.buf.subarray(0, this.pos));
-      return out;
-    } finally {
-      this.entered = false;
-    }
+    return this.encodeWithRoom(value, 0, 0);
   }
 
   /**
@@ -96,8 +86,7 @@ export class PlainEncoder {
         this.buf[this.pos++] = 0x92; // fixarray of 2
         this.string(key);
         if (v === null) {
-          this.ensure(1);
-          this.buf[this.pos++] = 0xc0;
+          this.value(null, 0); // nil
           continue;
         }
         // Encode the value after room for the widest bin header, then close the gap.

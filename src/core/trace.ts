@@ -138,3 +138,14 @@ export function toJsonLines(events: readonly unknown[]): string {
   for (const e of events) out += JSON.stringify(e, traceReplacer) + '\n';
   return out;
 }
+
+/** The trace event of a `persist` output, marked `lazy` when it is one. */
+export function persistEvent(
+  t: number,
+  node: NodeId,
+  o: { readonly writes: readonly { key: string; value: unknown }[]; readonly lazy?: true },
+): TraceEvent {
+  return o.lazy === true
+    ? { t, type: 'persist', node, writes: o.writes, lazy: true }
+    : { t, type: 'persist', node, writes: o.writes };
+}

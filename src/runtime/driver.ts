@@ -71,6 +71,7 @@ import {
   frameRoom,
   sealFrame,
   type FrameOptions,
+  type FrameRoom,
 } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
 import { PlainEncoder } from '../core/msgpack.ts';
@@ -78,7 +79,7 @@ import { decodePayload } from '../core/payload.ts';
 import type { Output, Protocol, StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
 import { instant, type Instant } from '../core/time.ts';
-import { traceReplacer, type DropReason, type TraceEvent } from '../core/trace.ts';
+import { persistEvent, traceReplacer, type DropReason, type TraceEvent } from '../core/trace.ts';
 import { isAppliedKey, type AppliedRow, type DriverStorage } from './storage.ts';
 import type { Transport } from './transport.ts';
 
@@ -209,6 +210,8 @@ export class Driver<M, C, D> {
   private readonly frameOpts: FrameOptions;
   /** Encodes each send's message straight into its frame (see `encode`). */
   private readonly encoder = new PlainEncoder();
+  /** The frame room around a payload, per destination (fixed: ids and frame options are). */
+  private readonly rooms = new Map<NodeId, FrameRoom>();
   private readonly traceSink: TraceSink;
   private traceFd: number | undefined;
   /** Outputs of this turn, in order, waiting for the batch to commit. */
@@ -507,11 +510,7 @@ export class Driver<M, C, D> {
           }
         }
         this.counters.writes += o.writes.length;
-        this.record(
-          o.lazy === true
-            ? { t, type: 'persist', node: this.id, writes: o.writes, lazy: true }
-            : { t, type: 'persist', node: this.id, writes: o.writes },
-        );
+        this.record(persistEvent(t, this.id, o));
         continue;
       }
       this.queue.push(o);
@@ -538,13 +537,10 @@ export class Driver<M, C, D> {
   private flush(): void {
     const sealed = this.seal();
     if (this.committing !== undefined) {
-      let from = 0;
-      if (!this.committingStrict && !this.heldPending && this.traceSink.kind !== 'storage') {
-        // No ordinary persist is in flight and no earlier output is waiting: the turn's outputs
-        // up to its own first ordinary persist owe nothing to the commit (LAZY PERSISTS above).
-        from = sealed.firstPersist < 0 ? sealed.queue.length : sealed.firstPersist;
-        this.carryOut(sealed, from);
-      }
+      // With no ordinary persist in flight and no earlier output waiting, the turn's outputs up
+      // to its own first ordinary persist owe nothing to the commit (LAZY PERSISTS above).
+      const from = this.committingStrict || this.heldPending ? 0 : this.earlyEnd(sealed);
+      this.carryOut(sealed, from);
       this.held.push(from === 0 ? sealed : { ...sealed, from });
       if (from < sealed.queue.length) this.heldPending = true;
       return;
@@ -554,14 +550,18 @@ export class Driver<M, C, D> {
       this.carryOut(sealed);
       return;
     }
-    const early =
-      this.traceSink.kind === 'storage'
-        ? 0
-        : sealed.firstPersist < 0
-          ? sealed.queue.length
-          : sealed.firstPersist;
+    const early = this.earlyEnd(sealed);
     this.carryOut(sealed, early);
     this.commit([{ ...sealed, from: early }]);
+  }
+
+  /**
+   * Where the outputs a turn may carry out before its commit end: at its first ordinary persist
+   * (all of them if it has none); none at all with a storage trace, whose commit must cover them.
+   */
+  private earlyEnd(sealed: Sealed<M, D>): number {
+    if (this.traceSink.kind === 'storage') return 0;
+    return sealed.firstPersist < 0 ? sealed.queue.length : sealed.firstPersist;
   }
 
   /** Takes the turn's outputs: encodes the sends and records sends and deliveries. */
@@ -662,9 +662,13 @@ export class Driver<M, C, D> {
       if (o?.kind !== 'send') continue;
       try {
         // The payload is encoded straight into the frame's buffer (one allocation, no copy).
-        const room = frameRoom(this.id, o.to, this.frameOpts);
+        let room = this.rooms.get(o.to);
+        if (room === undefined) {
+          room = frameRoom(this.id, o.to, this.frameOpts);
+          this.rooms.set(o.to, room);
+        }
         const bytes = this.encoder.encodeWithRoom(o.msg, room.before, room.after);
-        frames[i] = sealFrame(bytes, this.id, o.to, this.frameOpts);
+        frames[i] = sealFrame(bytes, this.id, o.to, this.frameOpts, room);
       } catch {
         frames[i] = undefined;
       }

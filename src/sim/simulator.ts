@@ -28,7 +28,7 @@ import {
 } from '../core/protocol.ts';
 import { createRng, type Rng } from '../core/rng.ts';
 import { instant } from '../core/time.ts';
-import type { CrashPoint, DropReason, TraceEvent } from '../core/trace.ts';
+import { persistEvent, type CrashPoint, type DropReason, type TraceEvent } from '../core/trace.ts';
 import { EventHeap, type Scheduled } from './heap.ts';
 import type { NemesisAction, TimedAction } from './nemesis.ts';
 import { linkKey, RELIABLE, sampleDelayMs, validateFaults, type LinkFaults } from './network.ts';
@@ -526,13 +526,7 @@ export class Simulator<M, C, D> {
       case 'persist':
         this.counters.persists++;
         applyWrites(n.durable, o.writes);
-        if (this.tracing) {
-          this.emitEvent(
-            o.lazy === true
-              ? { t: this.nowMs, type: 'persist', node: n.id, writes: o.writes, lazy: true }
-              : { t: this.nowMs, type: 'persist', node: n.id, writes: o.writes },
-          );
-        }
+        if (this.tracing) this.emitEvent(persistEvent(this.nowMs, n.id, o));
         break;
     }
   }
