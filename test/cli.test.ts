@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -124,4 +124,117 @@ test('matrix --json follows the documented schema', () => {
     m.cells.find((c) => c.protocol === 'at-most-once' && c.faults === 'omission')?.form,
     'fail-safe',
   );
+});
+
+test('--version prints the version of package.json and exits 0', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  const r = run('--version');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.trim(), pkg.version);
+});
+
+test('replay: a header without its fields, an unknown protocol and a header-only trace are named, exit 2 / 2 / 4', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steadfast-replay-'));
+  const good = join(dir, 'good.jsonl');
+  assert.equal(run('sim', '--protocol', 'beb', '--nodes', '3', '--trace', good).code, 0);
+  const lines = readFileSync(good, 'utf8').split('\n');
+  const header = JSON.parse(lines[0] ?? '{}') as { spec: Record<string, unknown> };
+
+  const lacking = join(dir, 'lacking.jsonl');
+  writeFileSync(lacking, JSON.stringify({ type: 'run', spec: { protocol: 'beb' } }) + '\n');
+  const r1 = run('replay', lacking);
+  assert.equal(r1.code, 2, r1.err);
+  assert.match(r1.err, /spec\.faults/);
+  assert.doesNotMatch(r1.err, /Cannot read properties/);
+
+  const unknown = join(dir, 'unknown.jsonl');
+  writeFileSync(
+    unknown,
+    [
+      JSON.stringify({ ...header, spec: { ...header.spec, protocol: 'nope' } }),
+      ...lines.slice(1),
+    ].join('\n'),
+  );
+  const r2 = run('replay', unknown);
+  assert.equal(r2.code, 2, r2.err);
+  assert.match(r2.err, /protocol "nope"/);
+
+  const headerOnly = join(dir, 'header-only.jsonl');
+  writeFileSync(headerOnly, (lines[0] ?? '') + '\n');
+  const r3 = run('replay', headerOnly);
+  assert.equal(r3.code, 4, r3.out + r3.err);
+  assert.match(r3.out + r3.err, /truncated/);
+  assert.doesNotMatch(r3.out + r3.err, /DIFFERS/);
+  const cut = join(dir, 'cut.jsonl');
+  writeFileSync(cut, lines.slice(0, 10).join('\n') + '\n');
+  assert.equal(run('replay', cut).code, 4);
+  assert.match(run('replay', '--help').out, /4 .*truncated/);
+});
+
+test('an unwritable output path names the flag and the path, says what to do, exit 2, before the run', () => {
+  const missing = join(mkdtempSync(join(tmpdir(), 'steadfast-out-')), 'no', 'such', 'dir');
+  const cases: [string[], string][] = [
+    [['sim', '--protocol', 'beb', '--trace', join(missing, 't.jsonl')], '--trace'],
+    [['sim', '--protocol', 'beb', '--html', join(missing, 'r.html')], '--html'],
+    [['sim', '--protocol', 'beb', '--shiviz', join(missing, 'r.log')], '--shiviz'],
+    [['scenario', 'lost-ack', '--svg', join(missing, 'a.svg')], '--svg'],
+    [['scenario', 'lost-ack', '--html', join(missing, 'a.html')], '--html'],
+    // A matrix of 10 million runs: it must be refused before it starts.
+    [['matrix', '--seeds', '100000', '--out', join(missing, 'm.json')], '--out'],
+    [['matrix', '--seeds', '100000', '--html', join(missing, 'm.html')], '--html'],
+    [['matrix', '--seeds', '100000', '--traces', '/proc/nope/traces'], '--traces'],
+  ];
+  for (const [args, flag] of cases) {
+    const r = spawnSync(process.execPath, [bin, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 2, `${args.join(' ')} → ${String(r.status)}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${flag} `), args.join(' '));
+    assert.ok(r.stderr.includes(args[args.length - 1] ?? ''), `names the path: ${r.stderr}`);
+    assert.match(r.stderr, /create it|choose another|writable/, r.stderr);
+    assert.ok(r.stderr.trim().split('\n').length === 1, `one line: ${r.stderr}`);
+  }
+});
+
+test('sim with fault flags but no --faults says what it ran under, not "none"', () => {
+  const r = run(
+    'sim',
+    '--protocol',
+    'exactly-once',
+    '--loss',
+    '0.3',
+    '--dup',
+    '0.1',
+    '--seed',
+    '1',
+  );
+  assert.equal(r.code, 0, r.err);
+  const first = r.out.split('\n')[0] ?? '';
+  assert.doesNotMatch(first, /under none/);
+  assert.match(first, /under custom faults: loss 30%, duplication 10%/);
+  const over = run('sim', '--protocol', 'exactly-once', '--faults', 'omission', '--delay', '7');
+  assert.match(over.out.split('\n')[0] ?? '', /under omission \+ delay 7 ms/);
+  assert.match(run('sim', '--protocol', 'exactly-once').out, /under none,/);
+});
+
+test('--nodes: one range per kind of run, each --help gives it and the reason', () => {
+  const cases: [string[], RegExp][] = [
+    [['sim'], /--nodes <n>[\s\S]*2\.\.200[\s\S]*simulat/],
+    [['explore'], /--nodes <n>[\s\S]*2\.\.200[\s\S]*simulat/],
+    [['demo'], /--nodes <n>[\s\S]*2\.\.200[\s\S]*simulat/],
+    [['matrix'], /--nodes <n>[\s\S]*2\.\.50[\s\S]*runs/],
+    [['cluster'], /--nodes <n>[\s\S]*2\.\.20[\s\S]*process/],
+  ];
+  for (const [cmd, pattern] of cases) {
+    const help = run(...cmd, '--help');
+    assert.equal(help.code, 0);
+    assert.match(help.out.replace(/\s+/g, ' '), pattern, cmd.join(' '));
+  }
+  const r = run('demo', '--nodes', '201');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--nodes must be an integer in 2\.\.200/);
 });

@@ -7,14 +7,23 @@
  * matrix exits 0 (violations are its content).
  */
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
+import {
+  checkOutputFile,
+  ensureOutputDir,
+  intArg,
+  nodesOption,
+  probabilityArg,
+  UsageError,
+  writeOutput,
+} from './args.ts';
 import { SingleBar } from 'cli-progress';
 import { nodeIds } from '../core/ids.ts';
 import { toJsonLines } from '../core/trace.ts';
-import { runMatrix, simCommand, traceFile } from '../matrix/matrix.ts';
+import { DEFAULT_MATRIX_SEEDS, runMatrix, simCommand, traceFile } from '../matrix/matrix.ts';
 import { runPool } from '../matrix/pool.ts';
 import { protocols } from '../matrix/registry.ts';
 import { shrink } from '../matrix/shrink.ts';
@@ -30,40 +39,13 @@ import type { Task } from '../matrix/task.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
 import type { Delay, LinkFaults } from '../sim/network.ts';
 import { formatMatrix, formatVerdicts, useColor } from './format.ts';
-import { writeMatrixHtml, writeRunHtml, writeShiViz } from './reports.ts';
+import { matrixHtml, runHtml } from './reports.ts';
+import { toShiViz } from '../viz/shiviz.ts';
 import { allScenarioRuns } from '../scenarios/catalog.ts';
 
 type Write = (s: string) => void;
 
-/** A usage mistake found after parsing (in an action): printed as one line, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-export function intArg(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(
-        `${name} must be an integer in ${min}..${max}, got "${value}".`,
-      );
-    }
-    return n;
-  };
-}
-
-export function probabilityArg(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) {
-      throw new InvalidArgumentError(`${name} must be a number in [0, 1], got "${value}".`);
-    }
-    return n;
-  };
-}
+export { intArg, probabilityArg, UsageError } from './args.ts';
 
 function listArg<T extends string>(name: string, allowed: readonly T[]) {
   return (value: string): T[] => {
@@ -191,6 +173,42 @@ export function specFromFlags(o: SimFlags): RunSpec {
   };
 }
 
+function pct(p: number): string {
+  return `${Math.round(p * 1000) / 10}%`;
+}
+
+/**
+ * What a `sim` run ran under, in words: the preset, or "custom faults: …" listing the fault
+ * flags given on top of it (`--loss 0.3` alone used to print "under none").
+ */
+export function faultsLabel(o: SimFlags): string {
+  const extra: string[] = [];
+  if (o.loss !== undefined) extra.push(`loss ${pct(o.loss)}`);
+  if (o.dup !== undefined) extra.push(`duplication ${pct(o.dup)}`);
+  if (o.delay !== undefined) {
+    extra.push(
+      o.delay.kind === 'fixed'
+        ? `delay ${o.delay.ms} ms`
+        : `delay ${o.delay.minMs}-${o.delay.maxMs} ms`,
+    );
+  }
+  if (o.corrupt !== undefined) extra.push(`corruption ${pct(o.corrupt)}`);
+  if (!o.checksum) extra.push('no checksum');
+  if (o.auth === true) extra.push('HMAC authentication');
+  if (o.partition !== undefined) {
+    extra.push(`partition ${o.partition.startMs}-${o.partition.endMs} ms`);
+  }
+  for (const c of o.crash ?? []) {
+    const a = c.action as { kind: string; node?: string };
+    extra.push(`${a.kind} ${a.node ?? ''}@${c.at} ms`);
+  }
+  if (o.byzantine !== undefined) extra.push(`${o.byzantine} Byzantine`);
+  if (extra.length === 0) return o.faults;
+  return o.faults === 'none'
+    ? `custom faults: ${extra.join(', ')}`
+    : `${o.faults} + ${extra.join(', ')}`;
+}
+
 function protocolNames(): string[] {
   return protocols().map((p) => p.name);
 }
@@ -216,7 +234,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     )
     .addOption(
       new Option('--seeds <n>', 'seeds (runs) per cell')
-        .default(20)
+        .default(DEFAULT_MATRIX_SEEDS)
         .argParser(intArg('--seeds', 1, 100_000)),
     )
     .addOption(
@@ -224,9 +242,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         .default(1)
         .argParser(intArg('--first-seed', 0, 2 ** 31)),
     )
-    .addOption(
-      new Option('--nodes <n>', 'nodes per run').default(5).argParser(intArg('--nodes', 2, 50)),
-    )
+    .addOption(nodesOption('matrix'))
     .addOption(
       new Option('--messages <n>', 'messages (or broadcasts) per node per run')
         .default(4)
@@ -268,7 +284,10 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         if (o.html !== undefined && !o.shrink) {
           throw new UsageError('--html draws the shrunk counterexamples: drop --no-shrink.');
         }
-        mkdirSync(o.traces, { recursive: true });
+        // Every output path is checked before the runs, which may take minutes.
+        if (o.out !== undefined) checkOutputFile('--out', o.out);
+        if (o.html !== undefined) checkOutputFile('--html', o.html);
+        ensureOutputDir('--traces', o.traces);
         const bar =
           process.stderr.isTTY && o.json !== true
             ? new SingleBar({
@@ -298,8 +317,8 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
           },
         });
         bar?.stop();
-        if (o.out !== undefined) writeFileSync(o.out, JSON.stringify(m, null, 2) + '\n');
-        if (o.html !== undefined) writeMatrixHtml(o.html, m, allScenarioRuns());
+        if (o.out !== undefined) writeOutput('--out', o.out, JSON.stringify(m, null, 2) + '\n');
+        if (o.html !== undefined) writeOutput('--html', o.html, matrixHtml(m, allScenarioRuns()));
         write(o.json === true ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m, color));
       },
     );
@@ -315,7 +334,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .addOption(
       new Option('--faults <model>', 'fault-model preset').choices(FAULT_MODELS).default('none'),
     )
-    .addOption(new Option('--nodes <n>', 'nodes').default(5).argParser(intArg('--nodes', 2, 200)))
+    .addOption(nodesOption('simulator'))
     .addOption(
       new Option('--seed <n>', 'seed').default(1).argParser(intArg('--seed', 0, 2 ** 32 - 1)),
     )
@@ -365,11 +384,14 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       if (o.byzantine !== undefined && o.byzantine >= o.nodes) {
         throw new UsageError(`--byzantine must be below --nodes (${o.nodes}), got ${o.byzantine}.`);
       }
+      if (o.trace !== undefined) checkOutputFile('--trace', o.trace);
+      if (o.html !== undefined) checkOutputFile('--html', o.html);
+      if (o.shiviz !== undefined) checkOutputFile('--shiviz', o.shiviz);
       const spec = specFromFlags(o);
       const r = runSpec(spec);
-      if (o.trace !== undefined) writeFileSync(o.trace, traceFile(spec, r.trace));
-      if (o.html !== undefined) writeRunHtml(o.html, spec, r.trace, r.verdicts);
-      if (o.shiviz !== undefined) writeShiViz(o.shiviz, r.trace);
+      if (o.trace !== undefined) writeOutput('--trace', o.trace, traceFile(spec, r.trace));
+      if (o.html !== undefined) writeOutput('--html', o.html, runHtml(spec, r.trace, r.verdicts));
+      if (o.shiviz !== undefined) writeOutput('--shiviz', o.shiviz, toShiViz(r.trace));
       if (o.json === true) {
         write(
           JSON.stringify(
@@ -394,7 +416,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       } else {
         const form = r.safe ? (r.live ? 'masking' : 'fail-safe') : r.live ? 'non-masking' : 'none';
         write(
-          `${spec.protocol} under ${spec.faults}, ${spec.nodes} nodes, seed ${spec.seed}: ${r.safe ? 'safe' : 'NOT safe'}, ${r.live ? 'live' : 'NOT live'} (${form} in this run)\n`,
+          `${spec.protocol} under ${faultsLabel(o)}, ${spec.nodes} nodes, seed ${spec.seed}: ${r.safe ? 'safe' : 'NOT safe'}, ${r.live ? 'live' : 'NOT live'} (${form} in this run)\n`,
         );
         write(formatVerdicts(r.verdicts, useColor(process.stdout)));
         write(
@@ -417,7 +439,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         .choices(FAULT_MODELS)
         .default('omission'),
     )
-    .addOption(new Option('--nodes <n>', 'nodes').default(5).argParser(intArg('--nodes', 2, 200)))
+    .addOption(nodesOption('simulator'))
     .addOption(
       new Option('--seeds <n>', 'how many seeds')
         .default(200)
@@ -452,6 +474,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         all?: boolean;
         out: string;
       }) => {
+        ensureOutputDir('--out', o.out);
         const tasks: Task[] = Array.from({ length: o.seeds }, (_, i) => ({
           protocol: o.protocol,
           faults: o.faults,
@@ -484,10 +507,9 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
           messages: o.messages,
         });
         const s = shrink(spec, first.violation.property);
-        mkdirSync(o.out, { recursive: true });
         const file = `${o.out}/shrunk-${o.protocol}-${o.faults}-seed${first.seed}.jsonl`;
         const shrunkRun = runSpec(s.spec);
-        writeFileSync(file, traceFile(s.spec, shrunkRun.trace));
+        writeOutput('--out', file, traceFile(s.spec, shrunkRun.trace));
         write(
           `  shrunk in ${s.runs} runs: size ${s.from} → ${s.to} (nodes ${s.spec.nodes}, ${s.spec.workload.length} commands, ${s.spec.nemesis.length} fault actions); still violates ${first.violation.property}\n`,
         );
@@ -500,6 +522,15 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .command('replay')
     .description('re-run the run recorded in a trace file and check it replays byte for byte')
     .argument('<trace.jsonl>', 'a trace written by sim --trace, explore or matrix')
+    .addHelpText(
+      'after',
+      '\nExit codes:\n' +
+        '  0  identical to the recording, every property holds\n' +
+        '  1  identical to the recording, a property is violated (the verdicts say which)\n' +
+        '  2  not a replayable trace: unreadable, no run header, a header field missing or wrong\n' +
+        '  3  DIFFERS: the replay is not the recording (nondeterminism, or another version)\n' +
+        '  4  truncated: the recording is a prefix of the replay (the file was cut short)\n',
+    )
     .action((file: string) => {
       let text: string;
       try {
@@ -508,23 +539,35 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
       }
       const nl = text.indexOf('\n');
-      let header: { type?: unknown; spec?: RunSpec };
+      let header: unknown;
       try {
-        header = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as typeof header;
+        header = JSON.parse(nl < 0 ? text : text.slice(0, nl));
       } catch {
         throw new UsageError(
           `${file}: the first line is not JSON; expected a trace written by steadfast.`,
         );
       }
-      if (header.type !== 'run' || header.spec === undefined) {
+      if (
+        typeof header !== 'object' ||
+        header === null ||
+        !('type' in header) ||
+        header.type !== 'run'
+      ) {
         throw new UsageError(
           `${file}: no run header on the first line; expected a trace written by steadfast (sim --trace, explore, matrix).`,
         );
       }
-      const r = runSpec(header.spec);
-      const recorded = text.slice(nl + 1);
+      const spec = replayableSpec(file, 'spec' in header ? header.spec : undefined);
+      let r: ReturnType<typeof runSpec>;
+      try {
+        r = runSpec(spec);
+      } catch (err) {
+        throw new UsageError(
+          `${file}: the run header's spec cannot be run: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      const recorded = nl < 0 ? '' : text.slice(nl + 1);
       const replayed = toJsonLines(r.trace);
-      const spec = header.spec;
       if (recorded === replayed) {
         write(
           `replayed ${spec.protocol} under ${spec.faults} (seed ${spec.seed}): ${r.trace.length} events, identical to the recording\n`,
@@ -538,9 +581,62 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       const b = replayed.split('\n');
       let i = 0;
       while (i < a.length && a[i] === b[i]) i++;
+      // A recording that stops early, every event so far identical (the last line may be cut
+      // mid-way), was truncated: it does not differ, it is incomplete.
+      if (replayed.startsWith(recorded)) {
+        const whole = recorded.split('\n').length - 1;
+        writeErr(
+          `replay: ${file} is truncated: it ends after ${whole} complete events, all identical to the replay, which has ${r.trace.length}; re-record it with the command that wrote it.\n`,
+        );
+        process.exitCode = 4;
+        return;
+      }
       writeErr(
         `replay DIFFERS from the recording at event ${i + 1}:\n  recorded: ${a[i] ?? '(end)'}\n  replayed: ${b[i] ?? '(end)'}\n`,
       );
       process.exitCode = 3;
     });
+}
+
+/** The spec of a trace header, checked field by field (a missing one is named: exit 2). */
+function replayableSpec(file: string, spec: unknown): RunSpec {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new UsageError(`${file}: the run header has no "spec" object; not a steadfast trace.`);
+  }
+  const s = spec as Record<string, unknown>;
+  const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  const isObj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const fields: [keyof RunSpec, string, (v: unknown) => boolean][] = [
+    ['protocol', 'a protocol name', (v) => typeof v === 'string'],
+    ['faults', `one of ${FAULT_MODELS.join(', ')}`, (v) => FAULT_MODELS.includes(v as FaultModel)],
+    ['nodes', 'an integer ≥ 1', (v) => isInt(v) && (v as number) >= 1],
+    ['seed', 'an integer ≥ 0', isInt],
+    ['network', 'an object', isObj],
+    ['checksum', 'true or false', (v) => typeof v === 'boolean'],
+    ['auth', 'true or false', (v) => typeof v === 'boolean'],
+    ['byzantine', 'a list of node ids', Array.isArray],
+    ['nemesis', 'a list of timed fault actions', Array.isArray],
+    ['workload', 'a list of timed commands', Array.isArray],
+    ['faultPhaseMs', 'an integer ≥ 0 (ms)', isInt],
+    ['runMs', 'an integer ≥ 0 (ms)', isInt],
+  ];
+  for (const [name, what, ok] of fields) {
+    if (!(name in s)) {
+      throw new UsageError(
+        `${file}: the run header lacks spec.${name} (${what}); the trace was edited or written by another version.`,
+      );
+    }
+    if (!ok(s[name])) {
+      throw new UsageError(
+        `${file}: the run header's spec.${name} must be ${what}, got ${JSON.stringify(s[name])}.`,
+      );
+    }
+  }
+  const names = protocolNames();
+  if (!names.includes(s.protocol as string)) {
+    throw new UsageError(
+      `${file}: the run header names an unknown protocol "${String(s.protocol)}"; known: ${names.join(', ')}.`,
+    );
+  }
+  return spec as RunSpec;
 }

@@ -8,8 +8,8 @@
  *    the count goes wrong.
  */
 
-import { writeFileSync } from 'node:fs';
 import { nodeIds } from '../core/ids.ts';
+import { writeOutput } from './args.ts';
 import type { StackSpec } from '../core/protocol.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
 import {
@@ -109,7 +109,7 @@ export function runDemo(opts: DemoOptions): string {
     const c = countDeliveries(sim.trace);
     rows.push({ name: l.name, sent: sends.length, ...c, frames: sim.counters.sends });
     if (l.name === 'perfect' && opts.trace !== undefined)
-      writeFileSync(opts.trace, toJsonLines(sim.trace));
+      writeOutput('--trace', opts.trace, toJsonLines(sim.trace));
   }
 
   const w1 = [12, 8, 11, 8, 16, 9];

@@ -6,10 +6,20 @@
  */
 
 import { Command, CommanderError, Option } from 'commander';
-import { intArg, probabilityArg, registerSimCommands, UsageError } from './commands.ts';
+import { readFileSync } from 'node:fs';
+import { checkOutputFile, intArg, nodesOption, probabilityArg, UsageError } from './args.ts';
+import { registerSimCommands } from './commands.ts';
 import { runDemo } from './demo.ts';
 import { registerRuntimeCommands } from './runtime-commands.ts';
 import { registerScenarioCommand } from './scenario-command.ts';
+
+/** The version in package.json (the one `npm` installed). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 export function buildProgram(write: (s: string) => void, writeErr: (s: string) => void): Command {
   const program = new Command();
@@ -26,7 +36,8 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
         w(s);
       },
     })
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    .version(packageVersion(), '-V, --version', "print steadfast's version");
 
   registerSimCommands(program, write, writeErr);
   registerScenarioCommand(program, write, writeErr);
@@ -40,9 +51,7 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
         .default(1)
         .argParser(intArg('--seed', 0, 2 ** 32 - 1)),
     )
-    .addOption(
-      new Option('--nodes <n>', 'number of nodes').default(5).argParser(intArg('--nodes', 2, 100)),
-    )
+    .addOption(nodesOption('simulator'))
     .addOption(
       new Option('--messages <n>', 'messages each node sends to each other node')
         .default(20)
@@ -56,6 +65,7 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
     .addOption(new Option('--trace <file>', 'write the perfect-link run as JSON Lines'))
     .action(
       (opts: { seed: number; nodes: number; messages: number; loss: number; trace?: string }) => {
+        if (opts.trace !== undefined) checkOutputFile('--trace', opts.trace);
         write(runDemo(opts));
       },
     );

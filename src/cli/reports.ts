@@ -1,8 +1,7 @@
 /**
- * Turning simulator results into the HTML report and ShiViz logs of src/viz, for the CLI.
+ * Turning simulator results into the HTML reports of src/viz, for the CLI (which writes them).
  */
 
-import { writeFileSync } from 'node:fs';
 import type { Verdict } from '../check/verdict.ts';
 import type { TraceEvent } from '../core/trace.ts';
 import type { MatrixResult } from '../matrix/matrix.ts';
@@ -15,41 +14,52 @@ import {
   type MatrixCell,
   type Scenario,
 } from '../viz/html.ts';
-import { toShiViz } from '../viz/shiviz.ts';
 import { computeStats } from '../viz/stats.ts';
 
-export function writeRunHtml(
-  file: string,
+/** The HTML report of one run, its first violation in red. */
+export function runHtml(
   spec: RunSpec,
   trace: readonly TraceEvent[],
   verdicts: readonly Verdict[],
-): void {
+): string {
   const v = firstViolation(verdicts);
   const highlight = v === undefined ? undefined : highlightOf(v);
-  writeFileSync(
-    file,
-    renderRunReport({
-      title: `${spec.protocol} under ${spec.faults}, ${spec.nodes} nodes, seed ${spec.seed}`,
-      subtitle: FAULT_DESCRIPTIONS[spec.faults],
-      trace,
-      verdicts,
-      stats: computeStats(trace),
-      ...(highlight === undefined ? {} : { diagram: { highlight } }),
-    }),
-  );
+  return renderRunReport({
+    title: `${spec.protocol} under ${spec.faults}, ${spec.nodes} nodes, seed ${spec.seed}`,
+    subtitle: FAULT_DESCRIPTIONS[spec.faults],
+    trace,
+    verdicts,
+    stats: computeStats(trace),
+    ...(highlight === undefined ? {} : { diagram: { highlight } }),
+  });
 }
 
-export function writeShiViz(file: string, trace: readonly TraceEvent[]): void {
-  writeFileSync(file, toShiViz(trace));
+/**
+ * Fields the matrix adds to a cell and to its shrunk example (src/matrix/matrix.ts), read as
+ * optional so this compiles with and without them.
+ */
+interface CellExtras {
+  readonly vacuous?: boolean;
+  readonly explanation?: string;
+}
+/** The shrunk run's own first violation, when the matrix recorded it. */
+function shrunkViolation(shrunk: unknown): { property?: string; message?: string } {
+  const s = shrunk as { property?: unknown; message?: unknown } | undefined;
+  return {
+    ...(typeof s?.property === 'string' ? { property: s.property } : {}),
+    ...(typeof s?.message === 'string' ? { message: s.message } : {}),
+  };
 }
 
-/** The matrix as HTML: each cell short of masking opens its (shrunk) counterexample's diagram. */
-export function writeMatrixHtml(
-  file: string,
-  m: MatrixResult,
-  scenarios: readonly Scenario[] = [],
-): void {
+/**
+ * The matrix as HTML: each cell short of masking opens its (shrunk) counterexample's diagram.
+ * The violation named above the diagram and in its red box is the drawn run's own: the shrunk
+ * run's first violation when there is a shrunk run (its property and message), else the
+ * original run's.
+ */
+export function matrixHtml(m: MatrixResult, scenarios: readonly Scenario[] = []): string {
   const cells: MatrixCell[] = m.cells.map((c) => {
+    const extras: CellExtras = c;
     const base = {
       protocol: c.protocol,
       faultModel: c.faults,
@@ -57,18 +67,27 @@ export function writeMatrixHtml(
       runs: c.runs,
       unsafeRuns: c.runs - c.safeRuns,
       unliveRuns: c.runs - c.liveRuns,
+      safeRuns: c.safeRuns,
+      liveRuns: c.liveRuns,
+      ...(extras.vacuous === true ? { vacuous: true } : {}),
+      ...(extras.explanation === undefined ? {} : { explanation: extras.explanation }),
     };
     const e = c.example;
     if (e === undefined) return base;
     // Draw the shrunk run when there is one (smaller, same violated property), else the original.
-    const spec = e.shrunk?.spec;
-    const run = spec === undefined ? undefined : runSpec(spec);
-    const v = run?.verdicts.find((x) => x.property === e.property && !x.holds);
+    const shrunk = e.shrunk;
+    const own = shrunkViolation(shrunk);
+    const run = shrunk === undefined ? undefined : runSpec(shrunk.spec);
+    const property = own.property ?? e.property;
+    const v = run?.verdicts.find((x) => x.property === property && !x.holds);
+    const drawn = run !== undefined && v?.violation !== undefined;
+    // The text of the run that is drawn: the shrunk run's, else (nothing drawn) the original's.
+    const message = drawn ? (own.message ?? v.violation.message) : e.message;
     return {
       ...base,
       seed: e.seed,
-      violated: { property: e.property, message: e.message },
-      ...(run === undefined || v?.violation === undefined
+      violated: { property: drawn ? property : e.property, message },
+      ...(!drawn
         ? {}
         : {
             counterexample: {
@@ -79,15 +98,12 @@ export function writeMatrixHtml(
           }),
     };
   });
-  writeFileSync(
-    file,
-    renderMatrixReport({
-      title: 'steadfast fault-tolerance matrix',
-      subtitle: `${m.nodes} nodes, ${m.seeds} seeds per cell, ${m.runs} runs; counterexamples shown shrunk`,
-      protocols: m.protocols,
-      faultModels: m.faults,
-      cells,
-      scenarios,
-    }),
-  );
+  return renderMatrixReport({
+    title: 'steadfast fault-tolerance matrix',
+    subtitle: `${m.nodes} nodes, ${m.seeds} seeds per cell, ${m.runs} runs; counterexamples shown shrunk`,
+    protocols: m.protocols,
+    faultModels: m.faults,
+    cells,
+    scenarios,
+  });
 }

@@ -16,26 +16,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { ensureOutputDir, intArg, nodesOption } from './args.ts';
 import { checkGuarantee, summarize } from '../check/guarantees.ts';
 import { formatVerdicts } from '../check/verdict.ts';
 import { toJsonLines } from '../core/trace.ts';
 import type { Guarantee } from '../protocols/delivery/guarantees.ts';
 import { runCluster } from '../runtime/cluster.ts';
 import { runNodeMain } from '../runtime/node-run.ts';
-
-/** An integer flag within bounds (main.ts has the same; importing it would make a cycle). */
-function intArg(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(
-        `${name} must be an integer in ${min}..${max}, got "${value}".`,
-      );
-    }
-    return n;
-  };
-}
 
 interface ClusterFlags {
   nodes: number;
@@ -75,11 +63,7 @@ export function registerRuntimeCommands(
       'start a local cluster of real node processes, drive a workload with kill -9 and SIGSTOP ' +
         'faults, and check the guarantee on the merged trace',
     )
-    .addOption(
-      new Option('--nodes <n>', 'number of node processes')
-        .default(5)
-        .argParser(intArg('--nodes', 2, 20)),
-    )
+    .addOption(nodesOption('cluster'))
     .addOption(
       new Option('--transport <kind>', 'network transport').choices(['udp', 'tcp']).default('udp'),
     )
@@ -106,6 +90,7 @@ export function registerRuntimeCommands(
     .option('--dir <dir>', 'working directory (config, data, trace); default: a temporary one')
     .option('--keep', 'keep the temporary working directory')
     .action(async (opts: ClusterFlags) => {
+      if (opts.dir !== undefined) ensureOutputDir('--dir', opts.dir);
       const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'steadfast-cluster-'));
       try {
         const r = await runCluster({

@@ -11,12 +11,11 @@
  * 1 otherwise (the scenario no longer shows what it should).
  */
 
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { scenarioNames, SCENARIOS, runNamedScenario } from '../scenarios/catalog.ts';
 import type { ScenarioResult } from '../scenarios/model.ts';
 import { scenarioHtml, scenarioJson, scenarioSvg } from '../scenarios/render.ts';
-import { UsageError } from './commands.ts';
+import { checkOutputFile, UsageError, writeOutput } from './args.ts';
 import { formatVerdicts, paint, useColor } from './format.ts';
 
 type Write = (s: string) => void;
@@ -112,14 +111,16 @@ export function registerScenarioCommand(program: Command, write: Write, writeErr
           `scenario: unknown "${name}"; accepted: ${scenarioNames().join(', ')}.`,
         );
       }
+      if (o.svg !== undefined) checkOutputFile('--svg', o.svg);
+      if (o.html !== undefined) checkOutputFile('--html', o.html);
       const r = runNamedScenario(name);
       const written: string[] = [];
       if (o.svg !== undefined) {
-        writeFileSync(o.svg, scenarioSvg(r));
+        writeOutput('--svg', o.svg, scenarioSvg(r));
         written.push(`diagram: ${o.svg}`);
       }
       if (o.html !== undefined) {
-        writeFileSync(o.html, scenarioHtml(r));
+        writeOutput('--html', o.html, scenarioHtml(r));
         written.push(`report: ${o.html}`);
       }
       if (o.json === true) {

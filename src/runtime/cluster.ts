@@ -20,10 +20,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TraceEvent } from '../core/trace.ts';
+import { makeDirs } from '../platform/dirs.ts';
 import type { Guarantee } from '../protocols/delivery/guarantees.ts';
 import { mergeTraces, parseTraceLines } from './merge.ts';
 import { freeTcpPort, freeUdpPort } from './ports.ts';
@@ -69,7 +70,7 @@ function now(): number {
 export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   const log = opts.log ?? (() => undefined);
   const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
-  mkdirSync(opts.dir, { recursive: true });
+  makeDirs(opts.dir); // not mkdirSync(recursive): it spins forever on /proc/… (platform/dirs.ts)
   const nodes: Record<string, { host: string; port: number }> = {};
   for (const id of ids)
     nodes[id] = {

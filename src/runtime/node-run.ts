@@ -43,6 +43,7 @@ export async function runNodeMain(opts: {
     return await runNodeProcess(cfg, opts.id, {
       deliveries: opts.deliveries,
       write: (line) => process.stdout.write(line),
+      writeErr: opts.writeErr,
     });
   } catch (e) {
     opts.writeErr(`steadfast node ${opts.id}: ${e instanceof Error ? e.message : String(e)}\n`);

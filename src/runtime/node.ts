@@ -28,6 +28,9 @@
  * receiver clocks are the same host clock (performance.timeOrigin-based), so on one host this is
  * the end-to-end latency from the sender's command to the receiver's application.
  *
+ * At stdin EOF the node prints one line on stderr saying no more commands will be read, and goes
+ * on serving its peers until SIGTERM/SIGINT (a node is also a server for the others).
+ *
  * Guarantees: a command the stack refuses prints an `error` line and the node goes on; a
  * protocol bug (a throw on a network input or timer) exits with code 70. SIGTERM/SIGINT or
  * `stop` commit what is pending and exit 0. SIGKILL loses only what was not committed, which is
@@ -294,8 +297,9 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
 export async function runNodeProcess(
   cfg: ClusterConfig,
   id: NodeId,
-  opts: { deliveries: boolean; write: (line: string) => void },
+  opts: { deliveries: boolean; write: (line: string) => void; writeErr?: (s: string) => void },
 ): Promise<number> {
+  const writeErr = opts.writeErr ?? ((s: string) => process.stderr.write(s));
   const out = (obj: unknown) => {
     opts.write(JSON.stringify(obj) + '\n');
   };
@@ -443,8 +447,14 @@ export async function runNodeProcess(
     }
   });
   rl.on('close', () => {
-    // stdin closed (the supervisor went away): keep running until told or signalled, unless
-    // nothing is left to do — a node without a supervisor is still a node.
+    // stdin closed (the supervisor went away, or `< /dev/null`): no command can arrive any more,
+    // but the node is also its peers' server (acks, retransmissions, deliveries), so it keeps
+    // running until signalled, and says so once rather than ignoring later commands silently.
+    if (!stopping) {
+      writeErr(
+        `steadfast node ${id}: stdin closed, no more commands are read; the node keeps serving its peers until SIGTERM or SIGINT\n`,
+      );
+    }
   });
   const onSignal = () => {
     void stop(0);

@@ -1,7 +1,7 @@
 // The runtime CLI: `steadfast cluster` end to end (real processes, kill -9 and SIGSTOP, verdicts
 // from the checkers) and `steadfast node`'s config errors, which name the field.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerRuntimeCommands } from '../../src/cli/runtime-commands.ts';
+import { freeUdpPort } from '../../src/runtime/ports.ts';
 
 function exitCode(): number {
   const c: unknown = process.exitCode;
@@ -115,6 +116,75 @@ test('steadfast node: a bad config names the field; an unknown id is refused', (
     );
     assert.equal(r2.status, 2);
     assert.match(r2.stderr, /--id n9 is not in the config's nodes \(n1\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('steadfast cluster --dir on a path that cannot be created fails at once, naming --dir, exit 2', () => {
+  const bin = fileURLToPath(new URL('../../bin/steadfast.mjs', import.meta.url));
+  const t0 = Date.now();
+  // mkdir -p on /proc/nope used to spin at 100% CPU forever (Node's recursive mkdir retries ENOENT).
+  const r = spawnSync(process.execPath, [bin, 'cluster', '--dir', '/proc/nope', '--nodes', '2'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 2, `status ${String(r.status)} after ${Date.now() - t0} ms: ${r.stderr}`);
+  assert.match(r.stderr, /--dir \/proc\/nope/);
+  assert.ok(r.stderr.trim().split('\n').length === 1, r.stderr);
+});
+
+test('steadfast node: at stdin EOF it says so on stderr and keeps serving until SIGTERM', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-node-eof-'));
+  try {
+    const cfg = join(dir, 'c.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        nodes: {
+          n1: { host: '127.0.0.1', port: await freeUdpPort() },
+          n2: { host: '127.0.0.1', port: await freeUdpPort() },
+        },
+        transport: 'udp',
+        stack: { guarantee: 'exactly-once' },
+        dataDir: './data',
+      }),
+    );
+    const main = fileURLToPath(new URL('../../src/runtime/node-main.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', main, '--id', 'n1', '--config', cfg],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => {
+      child.on('exit', (code) => {
+        r(code);
+      });
+    });
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const until = async (cond: () => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => out.includes('"type":"ready"'), 20_000);
+    assert.match(out, /"type":"ready"/, err);
+    child.stdin.end();
+    await until(() => err.includes('stdin'), 5_000);
+    assert.match(err, /stdin closed/);
+    assert.match(err, /SIGTERM/);
+    assert.equal(err.trim().split('\n').length, 1, err);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(child.exitCode, null, 'still running: it keeps serving its peers');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
