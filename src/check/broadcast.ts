@@ -41,8 +41,16 @@
  *     deliveries of it, and it still orders later broadcasts (FIFO, causal);
  *   - a delivery is a `deliver` event whose `event` is `{ type: 'deliver', origin, n, payload }`,
  *     at `event.node`.
- * A message is identified by (origin, canonical JSON of payload); BRB properties use the slot
- * (origin, n) instead, since a Byzantine origin may equivocate (several payloads for one n).
+ * IDENTITIES. A delivered message is the slot (origin, n) the abstraction numbers it by; its
+ * payload is its content. A delivery is matched to the broadcast of its origin whose payload it
+ * carries (canonical JSON; the workload gives every broadcast a unique payload per origin), so a
+ * delivery with content nobody broadcast is a creation, never a duplicate of another forgery with
+ * the same text. No duplication judges slots (and, for an honest origin's genuine broadcasts, the
+ * content too); BRB consistency, integrity and totality judge slots only, since a Byzantine
+ * origin may equivocate (several payloads for one n).
+ * BYZANTINE ORIGINS. The textbook binds a Byzantine origin's messages only by BRB's slot
+ * properties (no duplication, integrity, consistency, totality): agreement, uniform agreement,
+ * FIFO and causal order and no creation judge the messages of honest origins only.
  *
  * Which processes count (option `correct`, as in links.ts): 'never-crashed' (default, crash-stop),
  * 'up-at-end' (crash-recover) or an explicit list; nodes in `byzantine` are never correct and
@@ -109,6 +117,10 @@ export interface Delivery {
   readonly msg: number;
   /** When the node delivered this message before: its first delivery there (a duplicate). */
   readonly previous: Delivery | undefined;
+  /** The (origin, n) slot: equal slots, equal message identities as the abstraction numbers them. */
+  readonly slot: number;
+  /** When the node delivered this slot before: its first delivery of it there. */
+  readonly previousSlot: Delivery | undefined;
 }
 
 /** What every broadcast checker needs from a trace, gathered in one pass. */
@@ -132,6 +144,8 @@ export interface BroadcastIndex {
   readonly deliveries: readonly Delivery[];
   /** Per node: message id → its first delivery there. */
   readonly firstDelivery: ReadonlyMap<NodeId, ReadonlyMap<number, Delivery>>;
+  /** How many distinct (origin, n) slots were delivered. */
+  readonly slots: number;
   /** Per node: message id → trace index of its last delivery there, for repeated ones only. */
   readonly lastRepeat: ReadonlyMap<NodeId, ReadonlyMap<number, number>>;
   readonly lastCrash: ReadonlyMap<NodeId, number>;
@@ -185,6 +199,19 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
     }
     return id;
   };
+  const slotIds = new Map<NodeId, Map<unknown, number>>();
+  let slots = 0;
+  const slotId = (origin: NodeId, n: unknown): number => {
+    const mine = getOrCreate(slotIds, origin, () => new Map<unknown, number>());
+    const key = typeof n === 'number' ? n : canonicalJson(n);
+    let id = mine.get(key);
+    if (id === undefined) {
+      id = slots++;
+      mine.set(key, id);
+    }
+    return id;
+  };
+  const firstSlot = new Map<NodeId, Map<number, Delivery>>();
   const broadcastOf: (Broadcast | undefined)[] = [];
   const broadcasts: Broadcast[] = [];
   const byOrigin = new Map<NodeId, Broadcast[]>();
@@ -245,6 +272,9 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
           firstDelivery.set(event.node, first);
         }
         const previous = first.get(msg);
+        const slot = slotId(d.origin, d.n);
+        const seenSlots = getOrCreate(firstSlot, event.node, () => new Map<number, Delivery>());
+        const previousSlot = seenSlots.get(slot);
         const delivery: Delivery = {
           index,
           event,
@@ -254,8 +284,11 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
           payload: d.payload,
           msg,
           previous,
+          slot,
+          previousSlot,
         };
         deliveries.push(delivery);
+        if (previousSlot === undefined) seenSlots.set(slot, delivery);
         if (previous === undefined) first.set(msg, delivery);
         else getOrCreate(lastRepeat, event.node, () => new Map<number, number>()).set(msg, index);
         break;
@@ -298,6 +331,7 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
     kind: 'broadcast-index',
     nodes,
     messages,
+    slots,
     broadcastOf,
     broadcasts,
     byOrigin,
@@ -426,8 +460,12 @@ export function bebValidity(trace: BroadcastTraceInput, opts: BroadcastCheckOpti
 }
 
 /**
- * No duplication (safety; BEB2, RB2, URB2, BRB2): no honest process delivers the same (origin,
- * payload) twice. The violation shows the first delivery and the earliest repeat.
+ * No duplication (safety; BEB2, RB2, URB2, BRB2): no honest process delivers a message twice. A
+ * message is what the abstraction numbers: the slot (origin, n). An honest origin's broadcast is
+ * also one message whatever slot carries it, so delivering its payload in two slots is a
+ * duplicate too (a recovered crash-stop origin that numbers afresh); two slots that carry equal
+ * text NOT broadcast as such (a liar's forgeries) are two messages, and no creation's business.
+ * The violation shows the first delivery and the earliest repeat.
  */
 export function bcastNoDuplication(
   trace: BroadcastTraceInput,
@@ -441,13 +479,27 @@ export function bcastNoDuplication(
   for (const d of ix.deliveries) {
     if (!ps.honest(d.node)) continue;
     checked++;
+    const again = d.previousSlot;
+    if (again !== undefined) {
+      return fail(
+        property,
+        'safety',
+        checked,
+        `${d.node} delivered ${describeSlot(d)} twice: ${shortJson(again.payload)} (#${again.index}) ` +
+          `and ${shortJson(d.payload)} (#${d.index})`,
+        [at(again), at(d)],
+      );
+    }
     const first = d.previous;
-    if (first === undefined) continue;
+    if (first === undefined || !ps.honest(d.origin) || ix.broadcastOf[d.msg] === undefined) {
+      continue;
+    }
     return fail(
       property,
       'safety',
       checked,
-      `${d.node} delivered ${describeMsg(d)} twice (#${first.index} and #${d.index})`,
+      `${d.node} delivered ${describeMsg(d)} twice, as ${describeSlot(first)} (#${first.index}) ` +
+        `and as ${describeSlot(d)} (#${d.index})`,
       [at(first), at(d)],
     );
   }
@@ -534,7 +586,7 @@ export function agreement(trace: BroadcastTraceInput, opts: BroadcastCheckOption
     'agreement',
     ix,
     ps,
-    (d) => ps.correct(d.node),
+    (d) => ps.correct(d.node) && ps.honest(d.origin),
     () => 'correct',
   );
 }
@@ -555,7 +607,7 @@ export function uniformAgreement(
     'uniform-agreement',
     ix,
     ps,
-    (d) => ps.honest(d.node),
+    (d) => ps.honest(d.node) && ps.honest(d.origin),
     (d) => (ps.correct(d.node) ? 'correct' : 'faulty'),
   );
 }
@@ -587,7 +639,8 @@ export function fifoDelivery(
   for (const d of ix.deliveries) {
     if (!ps.honest(d.node)) continue;
     const b = broadcastBefore(ix, d);
-    if (b === undefined) continue;
+    // A Byzantine origin's order is its own to choose (FRB5 binds broadcasts of honest origins).
+    if (b === undefined || !ps.honest(b.origin)) continue;
     const counts = getOrCreate(delivered, d.node, () => new Map<NodeId, number>());
     const w = counts.get(b.origin) ?? 0;
     if (b.rank < w) continue; // a repeat: no duplication's business
@@ -690,37 +743,6 @@ export function causalDelivery(
   return pass(property, 'safety', checked);
 }
 
-interface Slots {
-  /** How many distinct (origin, n) slots were delivered. */
-  readonly count: number;
-  /** The slot id of each delivery (same position as `ix.deliveries`). */
-  readonly of: Int32Array;
-}
-
-const slotCache = new WeakMap<BroadcastIndex, Slots>();
-
-/** Interns the (origin, n) slot of every delivery, once per index (only BRB checkers need it). */
-function slotsOf(ix: BroadcastIndex): Slots {
-  const cached = slotCache.get(ix);
-  if (cached !== undefined) return cached;
-  const ids = new Map<NodeId, Map<unknown, number>>();
-  const of = new Int32Array(ix.deliveries.length);
-  let count = 0;
-  ix.deliveries.forEach((d, i) => {
-    const mine = getOrCreate(ids, d.origin, () => new Map<unknown, number>());
-    const key = typeof d.n === 'number' ? d.n : canonicalJson(d.n);
-    let id = mine.get(key);
-    if (id === undefined) {
-      id = count++;
-      mine.set(key, id);
-    }
-    of[i] = id;
-  });
-  const slots = { count, of };
-  slotCache.set(ix, slots);
-  return slots;
-}
-
 function describeSlot(d: Delivery): string {
   return `(${d.origin}, ${shortJson(d.n)})`;
 }
@@ -737,14 +759,13 @@ export function brbConsistency(
   const property = 'brb-consistency';
   const ps = processes(ix, opts);
   /** Per slot: the first delivery at a correct process of each distinct payload. */
-  const slots = slotsOf(ix);
-  const seen: (Delivery[] | undefined)[] = new Array<Delivery[] | undefined>(slots.count);
+  const seen: (Delivery[] | undefined)[] = new Array<Delivery[] | undefined>(ix.slots);
   let checked = 0;
   for (let i = 0; i < ix.deliveries.length; i++) {
     const d = ix.deliveries[i] as Delivery;
     if (!ps.correct(d.node)) continue;
     checked++;
-    const slot = slots.of[i] ?? 0;
+    const slot = d.slot;
     let list = seen[slot];
     if (list === undefined) {
       list = [];
@@ -775,17 +796,15 @@ export function brbTotality(trace: BroadcastTraceInput, opts: BroadcastCheckOpti
   const ix = toIndex(trace);
   const property = 'brb-totality';
   const ps = processes(ix, opts);
-  const slots = slotsOf(ix);
   const slotsAt = new Map<NodeId, Set<number>>();
-  ix.deliveries.forEach((d, i) => {
-    if (ps.correct(d.node))
-      getOrCreate(slotsAt, d.node, () => new Set<number>()).add(slots.of[i] ?? 0);
-  });
-  const done = new Uint8Array(slots.count);
+  for (const d of ix.deliveries) {
+    if (ps.correct(d.node)) getOrCreate(slotsAt, d.node, () => new Set<number>()).add(d.slot);
+  }
+  const done = new Uint8Array(ix.slots);
   let checked = 0;
   for (let i = 0; i < ix.deliveries.length; i++) {
     const d = ix.deliveries[i] as Delivery;
-    const slot = slots.of[i] ?? 0;
+    const slot = d.slot;
     if (done[slot] === 1 || !ps.correct(d.node)) continue;
     done[slot] = 1;
     checked++;
@@ -814,14 +833,13 @@ export function brbIntegrity(
   const ix = toIndex(trace);
   const property = 'brb-integrity';
   const ps = processes(ix, opts);
-  const slots = slotsOf(ix);
   const first = new Map<NodeId, Map<number, Delivery>>();
   let checked = 0;
   for (let i = 0; i < ix.deliveries.length; i++) {
     const d = ix.deliveries[i] as Delivery;
     if (!ps.correct(d.node)) continue;
     checked++;
-    const slot = slots.of[i] ?? 0;
+    const slot = d.slot;
     const mine = getOrCreate(first, d.node, () => new Map<number, Delivery>());
     const prev = mine.get(slot);
     if (prev === undefined) {
@@ -863,16 +881,10 @@ const CONTRACT: Record<BroadcastKind, readonly Checker[]> = {
   urb: [...BEB, uniformAgreement],
   fifo: [...RB, fifoDelivery],
   causal: [...RB, causalDelivery],
-  // BRB1 validity (correct origins), BRB2 no duplication, integrity per (origin, n), BRB3 no
-  // creation for correct origins, BRB4 consistency, BRB5 totality.
-  brb: [
-    bebValidity,
-    bcastNoDuplication,
-    brbIntegrity,
-    bcastNoCreation,
-    brbConsistency,
-    brbTotality,
-  ],
+  // The book's five: BRB1 validity (correct origins), BRB2 no duplication (per (origin, n), so
+  // for any origin), BRB3 integrity = no creation for correct origins, BRB4 consistency, BRB5
+  // totality. (`brbIntegrity` is BRB2 restricted to correct processes, for callers who want it.)
+  brb: [bebValidity, bcastNoDuplication, bcastNoCreation, brbConsistency, brbTotality],
 };
 
 /**
@@ -882,8 +894,8 @@ const CONTRACT: Record<BroadcastKind, readonly Checker[]> = {
  *   urb     beb + uniform agreement
  *   fifo    rb + FIFO delivery
  *   causal  rb + causal delivery
- *   brb     validity (correct origins), no duplication, integrity per (origin, n), no creation
- *           (correct origins), consistency, totality
+ *   brb     validity (correct origins), no duplication (per (origin, n)), no creation (correct
+ *           origins), consistency, totality
  * If the workload repeats a broadcast identity, the result is the single `workload-unique`
  * verdict. Liveness verdicts mean "by the end of this trace": run past the faults first.
  */

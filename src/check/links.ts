@@ -51,6 +51,12 @@ export interface LinkCheckOptions {
   /** Receipts are `deliver` events (default) or `applied` durable writes. */
   readonly count?: CountMode;
   readonly correct?: CorrectSpec;
+  /**
+   * Byzantine senders. Their messages are theirs to invent, so their text identifies nothing:
+   * no duplication judges their receipts by the link's sequence number (when the receipt has
+   * one), never by payload.
+   */
+  readonly byzantine?: readonly NodeId[];
 }
 
 type CommandEvent = Extract<TraceEvent, { type: 'command' }>;
@@ -78,6 +84,8 @@ export interface Receipt {
   readonly to: NodeId;
   readonly payload: unknown;
   readonly msg: number;
+  /** The link's sequence number of the message, when the receipt names one. */
+  readonly seq?: number;
 }
 
 /**
@@ -189,7 +197,8 @@ export function indexTrace(trace: readonly TraceEvent[]): TraceIndex {
         const d = asRecord(event.event);
         if (d?.type !== 'deliver' || typeof d.from !== 'string' || !('payload' in d)) break;
         const msg = msgId(d.from, event.node, d.payload);
-        deliveries.push({ index, event, from: d.from, to: event.node, payload: d.payload, msg });
+        const r = { index, event, from: d.from, to: event.node, payload: d.payload, msg };
+        deliveries.push(typeof d.seq === 'number' ? { ...r, seq: d.seq } : r);
         break;
       }
       case 'persist':
@@ -198,14 +207,8 @@ export function indexTrace(trace: readonly TraceEvent[]): TraceIndex {
           const v = asRecord(w.value);
           if (v === undefined || typeof v.from !== 'string' || !('payload' in v)) continue;
           const msg = msgId(v.from, event.node, v.payload);
-          applications.push({
-            index,
-            event,
-            from: v.from,
-            to: event.node,
-            payload: v.payload,
-            msg,
-          });
+          const r = { index, event, from: v.from, to: event.node, payload: v.payload, msg };
+          applications.push(typeof v.seq === 'number' ? { ...r, seq: v.seq } : r);
         }
         break;
       case 'crash': {
@@ -341,14 +344,23 @@ export function noDuplication(trace: TraceInput, opts: LinkCheckOptions = {}): V
   if (unique !== undefined) return unique;
   const property = 'no-duplication';
   const first: (Receipt | undefined)[] = new Array<Receipt | undefined>(ix.messages);
+  const liars = new Set(opts.byzantine ?? []);
+  /** Byzantine senders' receipts by (from, to, seq). */
+  const bySeq = new Map<string, Receipt>();
   let checked = 0;
   for (const r of receiptsOf(ix, opts.count)) {
-    checked++;
-    const prev = first[r.msg];
-    if (prev === undefined) {
-      first[r.msg] = r;
-      continue;
+    let prev: Receipt | undefined;
+    if (liars.has(r.from)) {
+      if (r.seq === undefined) continue;
+      const key = `${r.from}\u0000${r.to}\u0000${r.seq}`;
+      prev = bySeq.get(key);
+      if (prev === undefined) bySeq.set(key, r);
+    } else {
+      prev = first[r.msg];
+      if (prev === undefined) first[r.msg] = r;
     }
+    checked++;
+    if (prev === undefined) continue;
     return fail(
       property,
       'safety',

@@ -13,10 +13,24 @@ import { writeFileSync } from 'node:fs';
 import { classify, type Classification } from '../check/classify.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
 import { runPool } from './pool.ts';
-import { protocols } from './registry.ts';
+import { explainRun } from './explain.ts';
+import { findProtocol, protocols } from './registry.ts';
 import { shrink } from './shrink.ts';
-import { FAULT_MODELS, materialize, runSpec, type FaultModel, type RunSpec } from './spec.ts';
+import {
+  FAULT_MODELS,
+  firstViolation,
+  materialize,
+  runSpec,
+  type FaultModel,
+  type RunSpec,
+} from './spec.ts';
 import type { Task, TaskResult } from './task.ts';
+
+/**
+ * Seeds per cell of the default matrix (`npm start`): enough that every cell gets the form that
+ * 2,000 seeds give (checked by bench/matrix-stability.ts) within a minute on 2 cores.
+ */
+export const DEFAULT_MATRIX_SEEDS = 150;
 
 export interface MatrixOptions {
   readonly protocols?: readonly string[];
@@ -45,12 +59,22 @@ export interface CellExample {
     readonly toSize: number;
     readonly file?: string;
     readonly replay?: string;
+    /** The shrunk run's own first violation (the same property; its own events and text). */
+    readonly property: string;
+    readonly message: string;
   };
 }
 
 export interface Cell extends Classification {
   readonly protocol: string;
   readonly faults: FaultModel;
+  /**
+   * Masking, but no fault of the column reached any of its runs (no drop, duplicate, corruption,
+   * crash or lie): the cell shows the protocol correct without faults, not faults masked.
+   */
+  readonly vacuous: boolean;
+  /** Why the cell has its form, computed from its counterexample run (explain.ts). */
+  readonly explanation?: string;
   readonly example?: CellExample;
 }
 
@@ -115,22 +139,33 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   const cells: Cell[] = [];
   for (const protocol of names) {
     for (const f of faults) {
-      const c = classify(byCell.get(`${protocol}\u0000${f}`) ?? []);
+      const runs = byCell.get(`${protocol}\u0000${f}`) ?? [];
+      const c = classify(runs);
       const ce = c.counterexample;
       if (ce === undefined) {
-        cells.push({ ...c, protocol, faults: f });
+        const vacuous = c.form === 'masking' && runs.every((r) => r.stats.faults === 0);
+        cells.push({ ...c, protocol, faults: f, vacuous });
         continue;
       }
       const example: CellExample = {
         ...ce,
         reproduce: simCommand(protocol, f, opts.nodes, ce.seed, messages),
       };
+      const spec = materialize(protocol, f, opts.nodes, ce.seed, { messages });
+      const run = runSpec(spec);
+      const explanation = explainRun(
+        findProtocol(protocol),
+        spec,
+        run.trace,
+        firstViolation(run.verdicts),
+      );
       cells.push({
         ...c,
         protocol,
         faults: f,
-        example:
-          opts.shrink === false ? example : shrinkExample(example, protocol, f, opts, messages),
+        vacuous: false,
+        ...(explanation === undefined ? {} : { explanation }),
+        example: opts.shrink === false ? example : shrinkExample(example, spec, opts),
       });
     }
   }
@@ -148,19 +183,14 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   };
 }
 
-function shrinkExample(
-  example: CellExample,
-  protocol: string,
-  faults: FaultModel,
-  opts: MatrixOptions,
-  messages: number,
-): CellExample {
-  const spec = materialize(protocol, faults, opts.nodes, example.seed, { messages });
+function shrinkExample(example: CellExample, spec: RunSpec, opts: MatrixOptions): CellExample {
   const s = shrink(spec, example.property, 150);
+  const run = runSpec(s.spec);
+  const own = run.verdicts.find((v) => !v.holds && v.property === example.property);
   let file: string | undefined;
   if (opts.outDir !== undefined) {
-    file = `${opts.outDir}/${protocol}--${faults}--seed${example.seed}.jsonl`;
-    writeFileSync(file, traceFile(s.spec, runSpec(s.spec).trace));
+    file = `${opts.outDir}/${spec.protocol}--${spec.faults}--seed${example.seed}.jsonl`;
+    writeFileSync(file, traceFile(s.spec, run.trace));
   }
   return {
     ...example,
@@ -169,6 +199,8 @@ function shrinkExample(
       fromSize: s.from,
       toSize: s.to,
       ...(file === undefined ? {} : { file, replay: `steadfast replay ${file}` }),
+      property: example.property,
+      message: own?.violation?.message ?? example.message,
     },
   };
 }

@@ -34,13 +34,14 @@ import {
   fifoReliableBroadcast,
 } from '../protocols/broadcast/eager.ts';
 import { uniformReliableBroadcast } from '../protocols/broadcast/uniform.ts';
-import { brachaBroadcast } from '../protocols/broadcast/bracha.ts';
+import { brachaBroadcast, isBrachaMsg } from '../protocols/broadcast/bracha.ts';
 import { gossipBroadcast } from '../protocols/broadcast/gossip.ts';
 import { colluder, equivocator } from '../protocols/broadcast/byzantine.ts';
 import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import { fairLossLink } from '../protocols/link/fair-loss.ts';
 import { perfectLink } from '../protocols/link/perfect.ts';
 import type { ScheduledCommand } from '../sim/simulator.ts';
+import type { Tolerance } from './explain.ts';
 import type { RunSpec } from './spec.ts';
 
 type AnyStack = StackSpec<unknown, unknown, unknown>;
@@ -55,6 +56,8 @@ export interface ProtocolEntry {
   readonly name: string;
   readonly kind: 'link' | 'broadcast';
   readonly description: string;
+  /** What it is built to survive, for the cells' computed explanations (explain.ts). */
+  readonly tolerance: Tolerance;
   stack(spec: RunSpec): AnyStack;
   /** How a generic liar rewrites this protocol's messages (default: its innermost `payload`). */
   readonly tamper?: (msg: unknown, forged: string) => unknown;
@@ -123,7 +126,7 @@ function linkCheck(count: CountMode) {
     const ix = indexTrace(trace);
     const isCorrect = correctProcesses(ix, opts.correct);
     const correct = opts.nodes.filter((n) => isCorrect(n) && !opts.byzantine.includes(n));
-    const o = { count, correct };
+    const o = { count, correct, byzantine: opts.byzantine };
     return [
       reliableDelivery(ix, o),
       noDuplication(ix, o),
@@ -134,11 +137,41 @@ function linkCheck(count: CountMode) {
   };
 }
 
+/** Links: any number of crashes; a liar lies only in its own name where frames are authenticated. */
+function linkTolerance(durable: boolean, omission: boolean, weakness: string): Tolerance {
+  return {
+    crashes: (n) => n - 1,
+    durable,
+    omission,
+    byzantine: (n, auth) => (auth ? n - 1 : 0),
+    weakness,
+  };
+}
+
+const GUARANTEE_TOLERANCE: Record<Guarantee, Tolerance> = {
+  'at-most-once': linkTolerance(
+    true,
+    false,
+    'at-most-once sends each message once: a lost message is never resent',
+  ),
+  'at-least-once': linkTolerance(
+    true,
+    true,
+    'at-least-once never deduplicates: a message resent after a timeout (its ack lost, or only late) is delivered again',
+  ),
+  'exactly-once': linkTolerance(
+    true,
+    true,
+    'exactly-once masks loss, duplication, reordering and restarts; what broke it lies outside them',
+  ),
+};
+
 function guaranteeEntry(g: Guarantee, description: string): ProtocolEntry {
   return {
     name: g,
     kind: 'link',
     description,
+    tolerance: GUARANTEE_TOLERANCE[g],
     stack: () => channel({ guarantee: g }),
     workload: linkWorkload,
     check: linkCheck(g === 'at-least-once' ? 'deliveries' : 'applications'),
@@ -150,6 +183,11 @@ const ENTRIES: ProtocolEntry[] = [
     name: 'fair-loss',
     kind: 'link',
     description: 'fair-loss link: send once, deliver whatever arrives',
+    tolerance: linkTolerance(
+      true,
+      false,
+      'a fair-loss link sends once and never deduplicates: a loss is final, a network duplicate is delivered again',
+    ),
     stack: () => fairLossLink,
     workload: linkWorkload,
     check: linkCheck('deliveries'),
@@ -158,6 +196,11 @@ const ENTRIES: ProtocolEntry[] = [
     name: 'perfect',
     kind: 'link',
     description: 'perfect link: retransmit until acked, dedup at the receiver (volatile state)',
+    tolerance: linkTolerance(
+      false,
+      true,
+      'the perfect link keeps its send buffer and dedup state in memory',
+    ),
     stack: () => perfectLink(),
     workload: linkWorkload,
     check: linkCheck('deliveries'),
@@ -187,44 +230,78 @@ export function broadcastCheck(kind: BroadcastKind) {
     });
 }
 
-const entries: [string, string, () => AnyStack, BroadcastKind][] = [
+/** Crash-stop broadcasts over perfect links: volatile state, no Byzantine tolerance. */
+function crashStopBroadcast(
+  crashes: (n: number) => number,
+  weakness: string,
+  needs?: (n: number) => string,
+): Tolerance {
+  return {
+    crashes,
+    durable: false,
+    omission: true,
+    byzantine: () => 0,
+    weakness,
+    ...(needs === undefined ? {} : { needs }),
+  };
+}
+
+const anyCrashes = (n: number): number => n - 1;
+const minority = (n: number): number => Math.floor((n - 1) / 2);
+const RB_WEAKNESS =
+  'eager RB is not uniform: a node that delivers and crashes before its relays leave may be the only one that delivered';
+
+const entries: [string, string, () => AnyStack, BroadcastKind, Tolerance][] = [
   [
     'beb',
     'best-effort broadcast: send to all over perfect links (no relay)',
     () => bestEffortBroadcast(),
     'rb',
+    crashStopBroadcast(
+      anyCrashes,
+      'best-effort broadcast does not relay: a sender that crashes midway leaves some correct nodes without its message (no agreement)',
+    ),
   ],
   [
     'eager-rb',
     'eager reliable broadcast: relay on first receipt, remember what was delivered',
     () => eagerReliableBroadcast(),
     'rb',
+    crashStopBroadcast(anyCrashes, RB_WEAKNESS),
   ],
   [
     'urb',
     'majority-ack uniform reliable broadcast: deliver once a majority has relayed',
     () => uniformReliableBroadcast(),
     'urb',
+    crashStopBroadcast(
+      minority,
+      'uniform RB delivers only once a majority has relayed',
+      (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) to relay`,
+    ),
   ],
   [
     'fifo-rb',
     'FIFO reliable broadcast: eager RB delivering each origin in order',
     () => fifoReliableBroadcast(),
     'fifo',
+    crashStopBroadcast(anyCrashes, RB_WEAKNESS),
   ],
   [
     'causal',
     'causal broadcast: eager RB + vector clocks (waiting causal order)',
     () => causalBroadcast(),
     'causal',
+    crashStopBroadcast(anyCrashes, RB_WEAKNESS),
   ],
 ];
 
-for (const [name, description, stack, kind] of entries) {
+for (const [name, description, stack, kind, tolerance] of entries) {
   ENTRIES.push({
     name,
     kind: 'broadcast',
     description,
+    tolerance,
     stack,
     workload: broadcastWorkload,
     check: broadcastCheck(kind),
@@ -236,6 +313,10 @@ ENTRIES.push({
   kind: 'broadcast',
   description:
     'efficient reliable broadcast: hub dissemination with batching, anti-entropy repair (crash-stop)',
+  tolerance: crashStopBroadcast(
+    anyCrashes,
+    'the gossip broadcast trusts what hubs forward (crash-stop, no Byzantine tolerance)',
+  ),
   stack: () => gossipBroadcast(),
   // A lying hub or member rewrites the payloads of the items it forwards.
   tamper: (msg, forged) => {
@@ -252,11 +333,30 @@ ENTRIES.push({
   name: 'bracha',
   kind: 'broadcast',
   description:
-    'Byzantine reliable broadcast (Bracha double echo), configured for f = ⌊(N−1)/3⌋; authenticated links',
+    'Byzantine reliable broadcast (Bracha double echo), configured for f = ⌊(N−1)/3⌋; needs authenticated links (HMAC in the byzantine and byzantine-over columns)',
+  tolerance: {
+    crashes: (n) => Math.floor((n - 1) / 3),
+    durable: false,
+    omission: true,
+    byzantine: (n, auth) => (auth ? Math.floor((n - 1) / 3) : 0),
+    needs: (n) => {
+      const f = Math.floor((n - 1) / 3);
+      return `${Math.floor((n + f) / 2) + 1} ECHOes (more than (N + f) / 2) and ${2 * f + 1} READYs`;
+    },
+    weakness: 'Bracha keeps its state in memory only',
+  },
   // Configured for the f it was told to tolerate; `byzantine-over` then puts more liars in.
   stack: (spec) => brachaBroadcast({ f: Math.floor((spec.nodes - 1) / 3), allowUnsafeF: true }),
   // The first liar equivocates (A to half the nodes, B to the rest); any others collude with it.
   byzantineStack: (_spec, i) => (i === 0 ? equivocator({ votes: 'split' }) : colluder()),
+  // Without authentication the liars also impersonate correct nodes; what they forge in a
+  // victim's name is one value per slot, so that forged ECHOes and READYs agree with each other.
+  tamper: (msg, _forged) => {
+    const link = msg as { payload?: unknown };
+    if (!isBrachaMsg(link.payload)) return msg;
+    const b = link.payload;
+    return { ...(msg as object), payload: { ...b, m: `forged for (${b.o}, ${b.n})` } };
+  },
   workload: broadcastWorkload,
   check: broadcastCheck('brb'),
 });

@@ -12,10 +12,10 @@
 
 import type { NodeId } from '../core/ids.ts';
 import { nodeIds } from '../core/ids.ts';
-import { createRng } from '../core/rng.ts';
+import { createRng, type Rng } from '../core/rng.ts';
 import type { TraceEvent } from '../core/trace.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
-import { generateNemesis, type TimedAction } from '../sim/nemesis.ts';
+import { generateNemesis, shuffle, type TimedAction } from '../sim/nemesis.ts';
 import type { LinkFaults } from '../sim/network.ts';
 import { Simulator, type ScheduledCommand, type SimOptions } from '../sim/simulator.ts';
 import type { Verdict } from '../check/verdict.ts';
@@ -36,20 +36,32 @@ export const FAULT_MODELS = [
 
 export type FaultModel = (typeof FAULT_MODELS)[number];
 
+/**
+ * What every column does, exactly (the README's table and `--help` print these). Each run draws
+ * its own fault parameters from its seed within the stated ranges (swarm testing: many kinds of
+ * fault pressure, each reproducible from the seed), on top of the asynchronous network every
+ * column shares. The models nest as the textbook layers them: crash ⊂ omission ⊂ Byzantine.
+ */
 export const FAULT_DESCRIPTIONS: Record<FaultModel, string> = {
-  none: 'no faults: a reliable FIFO network (5 ms delay), every node up',
-  crash: 'crash-stop: up to f < N/2 nodes stop for good, some between two outputs of a step',
+  none: 'no faults: the asynchronous network (delays uniform in 1..D ms, D drawn in 10..200 per run: messages reorder), every node up',
+  crash:
+    'crash-stop: 1..f nodes (f = ⌊(N−1)/2⌋) stop for good, most of them between two outputs of a step; async network',
   'crash-recover':
-    'crash-recover: nodes stop (also between outputs) and restart from their durable state',
-  omission: 'omission: 30% of messages lost, 20% duplicated, 1–100 ms delays (reordering)',
-  partition: 'partitions: the network splits (symmetric or one-way), then heals',
-  corrupt: 'corruption: 5% of frames get flipped bits; CRC32C checksums on',
-  'corrupt-nocrc': 'corruption without checksums: 5% of frames get one flipped bit, CRC off',
+    'crash-recover: 2f+1 crashes (at most f down at once, also between outputs), each node restarting from its durable state; async network',
+  omission:
+    'omission: each message lost with p in 10..50% and duplicated with p in 5..30% (drawn per run); async network',
+  partition:
+    'partitions: 1..3 splits (symmetric or one-way), each healed before the next; async network',
+  corrupt:
+    'corruption: each frame has 1..3 bits flipped with p in 2..20% (drawn per run), in half the runs always the same bit (a stuck line); CRC32C checksums on; async network',
+  'corrupt-nocrc':
+    'corruption without checksums: each frame has 1 bit flipped with p in 2..20%, in half the runs always the same bit (a stuck line); no CRC, no HMAC; async network',
   byzantine:
-    'Byzantine: f < N/3 nodes lie (tamper with what they send); frames authenticated with HMAC',
+    "Byzantine: ⌊(N−1)/3⌋ liars drawn from all nodes tamper with what they send, racing (their messages take the least delay); frames authenticated with HMAC; plus the omission column's losses and duplicates",
   'byzantine-noauth':
-    'Byzantine without authentication: f < N/3 liars who can also impersonate correct nodes',
-  'byzantine-over': 'too many Byzantine nodes: f ≥ N/3 liars (N ≤ 3f), frames authenticated',
+    'Byzantine without authentication: the same liars, racing, who can also impersonate correct nodes; no HMAC; plus omission',
+  'byzantine-over':
+    'too many Byzantine nodes: ⌈N/3⌉ liars (N ≤ 3f), racing; frames authenticated with HMAC; plus omission',
 };
 
 export interface RunSpec {
@@ -82,6 +94,21 @@ function byzantineCount(faults: FaultModel, n: number): number {
   return 0;
 }
 
+/** A probability drawn uniformly in [lo, hi], rounded to whole percent (readable in a spec). */
+function percent(rng: Rng, lo: number, hi: number): number {
+  return rng.intBetween(Math.round(lo * 100), Math.round(hi * 100)) / 100;
+}
+
+/** The omission column's network: losses and duplicates on top of `base`, drawn per run. */
+function omissionNetwork(rng: Rng, base: Partial<LinkFaults>): Partial<LinkFaults> {
+  return {
+    ...base,
+    lossProbability: percent(rng, 0.1, 0.5),
+    duplicateProbability: percent(rng, 0.05, 0.3),
+    duplicateMaxCopies: 2,
+  };
+}
+
 /** Builds the explicit run for (protocol, fault model, nodes, seed). Pure. */
 export function materialize(
   protocol: string,
@@ -96,11 +123,15 @@ export function materialize(
   const faultPhaseMs = opts.faultPhaseMs ?? 2000;
   const runMs = faultPhaseMs + (opts.livenessMs ?? 30_000);
   const messages = opts.messages ?? 4;
-  const byzantineN = byzantineCount(faults, nodes);
-  const byzantine = ids.slice(nodes - byzantineN);
+  // Liars are drawn from every node (hubs, leaders and the first node included).
+  const byzantine = shuffle(rng.fork('liars'), [...ids]).slice(0, byzantineCount(faults, nodes));
   const f = Math.floor((nodes - 1) / 2);
-  // Outside the omission model the network neither loses nor reorders: a fixed 5 ms delay.
-  let network: Partial<LinkFaults> = { delay: { kind: 'fixed', ms: 5 } };
+  const netRng = rng.fork('network');
+  // Every column runs on the asynchronous network: random delays, so messages reorder.
+  const asyncNet: Partial<LinkFaults> = {
+    delay: { kind: 'uniform', minMs: 1, maxMs: netRng.intBetween(10, 200) },
+  };
+  let network: Partial<LinkFaults> = asyncNet;
   let nemesis: TimedAction[] = [];
   const heal = (recoverCrashed: boolean): TimedAction => ({
     at: faultPhaseMs,
@@ -112,7 +143,7 @@ export function materialize(
     case 'crash':
       nemesis = generateNemesis(rng.fork('nemesis'), ids, {
         faultPhaseMs,
-        crashes: Math.max(1, f),
+        crashes: rng.intBetween(1, Math.max(1, f)),
         maxDown: Math.max(1, f),
         recover: false,
         partitions: 0,
@@ -129,12 +160,7 @@ export function materialize(
       });
       break;
     case 'omission':
-      network = {
-        lossProbability: 0.3,
-        duplicateProbability: 0.2,
-        duplicateMaxCopies: 2,
-        delay: { kind: 'uniform', minMs: 1, maxMs: 100 },
-      };
+      network = omissionNetwork(netRng, asyncNet);
       nemesis = [heal(false)];
       break;
     case 'partition':
@@ -143,21 +169,26 @@ export function materialize(
         crashes: 0,
         maxDown: 0,
         recover: false,
-        partitions: 2,
+        partitions: rng.intBetween(1, 3),
       });
       break;
     case 'corrupt':
     case 'corrupt-nocrc':
       network = {
-        ...network,
-        corruptProbability: 0.05,
+        ...asyncNet,
+        corruptProbability: percent(netRng, 0.02, 0.2),
         corruptMaxBits: faults === 'corrupt' ? 3 : 1,
+        // Half the runs have a stuck line: the same bit of every corrupted frame (counted from
+        // its end, where the payload lies), so corrupted copies agree with each other.
+        ...(netRng.chance(0.5) ? { corruptBitFromEnd: netRng.int(256) } : {}),
       };
       nemesis = [heal(false)];
       break;
     case 'byzantine':
     case 'byzantine-noauth':
     case 'byzantine-over':
+      network = omissionNetwork(netRng, asyncNet);
+      nemesis = [heal(false)];
       break;
   }
   const workload = entry.workload(
@@ -199,6 +230,12 @@ export interface RunStats {
   readonly delivered: number;
   readonly crashes: number;
   readonly events: number;
+  /**
+   * Fault events that reached the run: drops (loss, partition, node down, checksum, auth),
+   * duplicates, corruptions, crashes, tampered or forged messages, and adversary processes.
+   * Zero: nothing the column does touched this run.
+   */
+  readonly faults: number;
 }
 
 /** Simulator options for a spec (the one place a spec becomes a simulation). */
@@ -228,6 +265,8 @@ export function simOptions(spec: RunSpec, entry: ProtocolEntry = findProtocol(sp
           },
         }
       : {}),
+    // Every liar races: its messages take the network's least delay.
+    ...(spec.byzantine.length > 0 ? { racers: spec.byzantine } : {}),
     network: spec.network,
     wire: {
       frame: spec.auth
@@ -269,6 +308,13 @@ export function runSpec(spec: RunSpec, check?: ProtocolEntry['check']): RunResul
       delivered: c.delivers,
       crashes: c.crashes,
       events: c.events,
+      faults:
+        c.drops +
+        c.duplicates +
+        c.corruptions +
+        c.crashes +
+        c.tampered +
+        (entry.byzantineStack === undefined ? 0 : spec.byzantine.length),
     },
   };
 }

@@ -694,7 +694,6 @@ const N6: BrachaSetup = {
 const BRB_OK = {
   validity: true,
   'no-duplication': true,
-  'brb-integrity': true,
   'no-creation': true,
   'brb-consistency': true,
   'brb-totality': true,

@@ -33,6 +33,11 @@ export interface LinkFaults {
   readonly corruptProbability: number;
   /** Bits flipped in a corrupted copy: uniform in 1..corruptMaxBits. */
   readonly corruptMaxBits: number;
+  /**
+   * A stuck line: every corrupted copy has the bit this far from its frame's END flipped (the
+   * same field of every message with the same layout), instead of random bits. Absent: random.
+   */
+  readonly corruptBitFromEnd?: number;
 }
 
 export const RELIABLE: LinkFaults = {
@@ -72,6 +77,10 @@ export function validateFaults(f: LinkFaults, where = 'network'): LinkFaults {
   if (!Number.isInteger(f.corruptMaxBits) || f.corruptMaxBits < 1 || f.corruptMaxBits > 64) {
     bad('corruptMaxBits', 'an integer in 1..64', f.corruptMaxBits);
   }
+  const stuck = f.corruptBitFromEnd;
+  if (stuck !== undefined && (!Number.isInteger(stuck) || stuck < 0)) {
+    bad('corruptBitFromEnd', 'a whole number ≥ 0', stuck);
+  }
   const d = f.delay;
   const ms = (field: string, v: number) => {
     if (!Number.isInteger(v) || v < 0) bad(`delay.${field}`, 'a whole number of ms ≥ 0', v);
@@ -93,6 +102,11 @@ export function validateFaults(f: LinkFaults, where = 'network'): LinkFaults {
       break;
   }
   return f;
+}
+
+/** The least delay `d` can give (what a racing adversary's messages take). */
+export function minDelayMs(d: Delay): number {
+  return d.kind === 'fixed' ? d.ms : d.minMs;
 }
 
 /** Draws one delay in whole milliseconds. */

@@ -31,7 +31,14 @@ import { instant } from '../core/time.ts';
 import { persistEvent, type CrashPoint, type DropReason, type TraceEvent } from '../core/trace.ts';
 import { EventHeap, type Scheduled } from './heap.ts';
 import type { NemesisAction, TimedAction } from './nemesis.ts';
-import { linkKey, RELIABLE, sampleDelayMs, validateFaults, type LinkFaults } from './network.ts';
+import {
+  linkKey,
+  minDelayMs,
+  RELIABLE,
+  sampleDelayMs,
+  validateFaults,
+  type LinkFaults,
+} from './network.ts';
 
 export interface ScheduledCommand<C> {
   readonly at: number;
@@ -75,6 +82,13 @@ export interface SimOptions<M, C, D> {
     /** How a liar rewrites a message (default `tamperPayload`). */
     readonly tamper?: (msg: unknown, forged: string) => unknown;
   };
+  /**
+   * Racing adversaries: every message these nodes send (tampered, forged or honest) travels with
+   * the network's minimum delay instead of a drawn one, so a liar's relay overtakes the genuine
+   * copy whenever the network lets it (an adversary chooses its own timing; loss, duplication
+   * and partitions still apply to it).
+   */
+  readonly racers?: readonly NodeId[];
   /** Record events in `trace` (default true). Off: only counters, for benchmarks. */
   readonly record?: boolean;
   /** Called for every event as it happens (for live apps above the stack, tests, progress). */
@@ -128,6 +142,8 @@ export interface SimCounters {
   persists: number;
   crashes: number;
   bytes: number;
+  /** Messages a generic Byzantine sender rewrote (tampered or forged in another's name). */
+  tampered: number;
 }
 
 /** Thrown when a protocol throws inside the simulator; names the seed that reproduces it. */
@@ -157,11 +173,13 @@ export class Simulator<M, C, D> {
     persists: 0,
     crashes: 0,
     bytes: 0,
+    tampered: 0,
   };
   private readonly opts: SimOptions<M, C, D>;
   private readonly rootRng: Rng;
   private readonly netRng: Rng;
   private readonly byzRng: Rng;
+  private readonly racers: ReadonlySet<NodeId> | undefined;
   private readonly heap = new EventHeap<SimEvent<C> & Scheduled>();
   private readonly nodes = new Map<NodeId, SimNode<M, C, D>>();
   private readonly nodeList: readonly NodeId[];
@@ -192,6 +210,8 @@ export class Simulator<M, C, D> {
     this.rootRng = createRng(this.seed);
     this.netRng = this.rootRng.fork('network');
     this.byzRng = this.rootRng.fork('byzantine');
+    this.racers =
+      opts.racers === undefined || opts.racers.length === 0 ? undefined : new Set(opts.racers);
     this.nodeList = [...opts.nodes];
     this.defaultFaults = validateFaults({ ...RELIABLE, ...opts.network });
     for (const [key, f] of Object.entries(opts.links ?? {})) {
@@ -547,6 +567,7 @@ export class Simulator<M, C, D> {
       // A Byzantine sender: it rewrites the application data its protocol sends, and, if it
       // impersonates, claims to be a correct node.
       const forged = (byz.tamper ?? tamperPayload)(msg, `forged by ${from} #${this.nextMsgId}`);
+      this.counters.tampered++;
       if (byz.impersonate) {
         const victims = this.nodeList.filter((n) => n !== to && !byz.nodes.includes(n));
         const as = victims.length > 0 ? victims[this.byzRng.int(victims.length)] : undefined;
@@ -652,10 +673,14 @@ export class Simulator<M, C, D> {
         rng.chance(f.corruptProbability)
       ) {
         const flipped = new Uint8Array(data);
-        const nbits = rng.intBetween(1, f.corruptMaxBits);
+        const stuck = f.corruptBitFromEnd;
+        const nbits = stuck === undefined ? rng.intBetween(1, f.corruptMaxBits) : 1;
         const bits: number[] = [];
         for (let i = 0; i < nbits; i++) {
-          const bit = rng.int(flipped.length * 8);
+          const bit =
+            stuck === undefined
+              ? rng.int(flipped.length * 8)
+              : Math.max(0, flipped.length * 8 - 1 - stuck);
           flipped[bit >> 3] = (flipped[bit >> 3] as number) ^ (1 << (bit & 7));
           bits.push(bit);
         }
@@ -664,7 +689,8 @@ export class Simulator<M, C, D> {
         if (this.tracing)
           this.emitEvent({ t: this.nowMs, type: 'corrupt', id, copy, from, to, bits });
       }
-      const at = this.nowMs + sampleDelayMs(f.delay, rng);
+      const racing = this.racers !== undefined && this.racers.has(from);
+      const at = this.nowMs + (racing ? minDelayMs(f.delay) : sampleDelayMs(f.delay, rng));
       this.heap.push({ at, seq: 0, kind: 'arrive', id, copy, from, to, data: payload });
     }
   }

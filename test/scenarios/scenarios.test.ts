@@ -24,7 +24,6 @@ const BEB = { validity: true, [ND]: true, [NC]: true };
 const BRB = {
   validity: true,
   [ND]: true,
-  'brb-integrity': true,
   [NC]: true,
   'brb-consistency': true,
   'brb-totality': true,
