@@ -137,7 +137,11 @@ export interface BroadcastIndex {
   /** Each origin's accepted broadcasts in order (index = rank). */
   readonly byOrigin: ReadonlyMap<NodeId, readonly Broadcast[]>;
   /** The first two accepted broadcasts that share an identity, if any. */
-  readonly repeated: readonly [Broadcast, Broadcast] | undefined;
+  /**
+   * Every accepted broadcast that repeats an earlier one's identity, with that earlier one. A
+   * Byzantine origin may repeat itself; an honest one repeating makes deliveries unmatchable.
+   */
+  readonly repeats: readonly (readonly [Broadcast, Broadcast])[];
   /** Index of the first rejected (node down) broadcast of each message id: for messages. */
   readonly rejected: ReadonlyMap<number, number>;
   /** Deliveries in trace order. */
@@ -215,7 +219,7 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
   const broadcastOf: (Broadcast | undefined)[] = [];
   const broadcasts: Broadcast[] = [];
   const byOrigin = new Map<NodeId, Broadcast[]>();
-  let repeated: [Broadcast, Broadcast] | undefined;
+  const repeats: [Broadcast, Broadcast][] = [];
   const rejected = new Map<number, number>();
   const deliveries: Delivery[] = [];
   const firstDelivery = new Map<NodeId, Map<number, Delivery>>();
@@ -251,7 +255,7 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
         };
         const earlier = broadcastOf[msg];
         if (earlier !== undefined) {
-          repeated ??= [earlier, b];
+          repeats.push([earlier, b]);
           break; // not a new message: it gets no rank of its own
         }
         broadcastOf[msg] = b;
@@ -335,7 +339,7 @@ export function indexBroadcastTrace(trace: readonly TraceEvent[]): BroadcastInde
     broadcastOf,
     broadcasts,
     byOrigin,
-    repeated,
+    repeats,
     rejected,
     deliveries,
     firstDelivery,
@@ -393,7 +397,7 @@ function prepare(
   opts: BroadcastCheckOptions,
 ): { readonly verdict: Verdict } | { readonly ix: BroadcastIndex; readonly ps: Processes } {
   const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
+  const unique = broadcastWorkloadUnique(ix, opts);
   return unique !== undefined ? { verdict: unique } : { ix, ps: processes(ix, opts) };
 }
 
@@ -405,11 +409,19 @@ function describeMsg(m: { origin: NodeId; payload: unknown }): string {
   return `${shortJson(m.payload)} of ${m.origin}`;
 }
 
-/** The `workload-unique` verdict when two accepted broadcasts share an identity, else undefined. */
-export function broadcastWorkloadUnique(input: BroadcastTraceInput): Verdict | undefined {
+/**
+ * The `workload-unique` verdict when two accepted broadcasts of an honest origin share an
+ * identity, else undefined (a Byzantine origin's broadcasts are its own business).
+ */
+export function broadcastWorkloadUnique(
+  input: BroadcastTraceInput,
+  opts: BroadcastCheckOptions = {},
+): Verdict | undefined {
   const ix = toIndex(input);
-  if (ix.repeated === undefined) return undefined;
-  const [a, b] = ix.repeated;
+  const byz = opts.byzantine ?? [];
+  const pair = ix.repeats.find(([x]) => !byz.includes(x.origin));
+  if (pair === undefined) return undefined;
+  const [a, b] = pair;
   return fail(
     'workload-unique',
     'safety',
@@ -905,7 +917,7 @@ export function checkBroadcast(
   opts: BroadcastCheckOptions = {},
 ): Verdict[] {
   const ix = toIndex(trace);
-  const unique = broadcastWorkloadUnique(ix);
+  const unique = broadcastWorkloadUnique(ix, opts);
   if (unique !== undefined) return [unique];
   return CONTRACT[kind].map((check) => check(ix, opts));
 }

@@ -109,7 +109,7 @@ export function explainRun(
         );
       }
       if (!t.omission) {
-        return `${name} never resends: ${plural(f.lost, 'message')} sent to a crashed node ${f.lost === 1 ? 'was' : 'were'} lost for good`;
+        return `${t.weakness} (${plural(f.lost, 'message')} dropped in this run, sent to a node that was down)`;
       }
       return `${plural(f.restarts, 'restart')} from durable state: ${t.weakness}`;
     case 'corrupt-nocrc':
@@ -124,17 +124,18 @@ export function explainRun(
       const auth = spec.auth;
       const liars = spec.byzantine.length;
       const tolerated = t.byzantine(n, auth);
-      const who = `${plural(liars, 'liar')} (${[...spec.byzantine].sort().join(', ')}), racing`;
+      const ids = [...spec.byzantine].sort().join(', ');
+      const who = `${plural(liars, 'liar')} (${ids}, racing)`;
       if (liars > tolerated) {
         if (tolerated === 0) {
           return auth
             ? `${name} assumes crash faults only: ${who}; HMAC authenticates each hop's sender, not what it relays`
             : `no HMAC: ${who}, ${plural(f.forged, 'message')} forged in correct nodes' names; ${name} cannot tell them apart`;
         }
-        return `${liars} of ${n} lie (${who}); ${name} is configured for f = ${tolerated}${needs}`;
+        return `${liars} of ${n} lie (${ids}, racing); ${name} is configured for f = ${tolerated}${needs}`;
       }
       if (!t.omission) {
-        return `${name} never resends: the column's losses (${plural(f.lost, 'message')} dropped) stay lost`;
+        return `${t.weakness} (the column's omission: ${plural(f.lost, 'message')} dropped in this run)`;
       }
       return `${who}; ${t.weakness}`;
     }
@@ -142,10 +143,8 @@ export function explainRun(
     case 'partition':
     case 'corrupt':
       if (!t.omission) {
-        return (
-          `${name} sends each message once and never resends: ` +
-          `${plural(f.lost, 'message')} dropped in this run${spec.faults === 'corrupt' ? ' (the CRC turned corruption into loss)' : ''}`
-        );
+        const how = spec.faults === 'corrupt' ? ', the CRC turning corruption into loss' : '';
+        return `${t.weakness} (${plural(f.lost, 'message')} dropped in this run${how})`;
       }
       return t.weakness;
   }

@@ -12,19 +12,10 @@
 import { writeFileSync } from 'node:fs';
 import { classify, type Classification } from '../check/classify.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
-import { runPool } from './pool.ts';
-import { explainRun } from './explain.ts';
-import { findProtocol, protocols } from './registry.ts';
-import { shrink } from './shrink.ts';
-import {
-  FAULT_MODELS,
-  firstViolation,
-  materialize,
-  runSpec,
-  type FaultModel,
-  type RunSpec,
-} from './spec.ts';
-import type { Task, TaskResult } from './task.ts';
+import { defaultWorkers, WorkerPool } from './pool.ts';
+import { protocols } from './registry.ts';
+import { FAULT_MODELS, type FaultModel, type RunSpec } from './spec.ts';
+import type { Task, TaskDetail, TaskResult } from './task.ts';
 
 /**
  * Seeds per cell of the default matrix (`npm start`): enough that every cell gets the form that
@@ -123,84 +114,106 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     }
   }
   let done = 0;
-  const results = await runPool(tasks, {
-    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-    onResult: () => {
-      opts.onProgress?.(++done, tasks.length);
-    },
-  });
-  const byCell = new Map<string, TaskResult[]>();
-  for (const r of results) {
-    const key = `${r.protocol}\u0000${r.faults}`;
-    const list = byCell.get(key) ?? [];
-    list.push(r);
-    byCell.set(key, list);
-  }
-  const cells: Cell[] = [];
-  for (const protocol of names) {
-    for (const f of faults) {
-      const runs = byCell.get(`${protocol}\u0000${f}`) ?? [];
-      const c = classify(runs);
+  const pool = new WorkerPool(
+    Math.max(1, Math.min(opts.workers ?? defaultWorkers(), tasks.length)),
+  );
+  try {
+    const results = await pool.run(tasks, {
+      onResult: () => {
+        opts.onProgress?.(++done, tasks.length);
+      },
+    });
+    const byCell = new Map<string, TaskResult[]>();
+    for (const r of results) {
+      const key = `${r.protocol}\u0000${r.faults}`;
+      const list = byCell.get(key) ?? [];
+      list.push(r);
+      byCell.set(key, list);
+    }
+    // Each counterexample is explained and shrunk on the workers, all cells at once.
+    const classified = names.flatMap((protocol) =>
+      faults.map((f) => {
+        const runs = byCell.get(`${protocol}\u0000${f}`) ?? [];
+        return { protocol, faults: f, runs, c: classify(runs) };
+      }),
+    );
+    const detailTasks: Task[] = classified.flatMap(({ protocol, faults: f, c }) =>
+      c.counterexample === undefined
+        ? []
+        : [
+            {
+              protocol,
+              faults: f,
+              nodes: opts.nodes,
+              seed: c.counterexample.seed,
+              messages,
+              detail: { shrink: opts.shrink !== false },
+            },
+          ],
+    );
+    const details = new Map<string, TaskDetail>();
+    for (const r of await pool.run(detailTasks)) {
+      if (r.detail !== undefined) details.set(`${r.protocol}\u0000${r.faults}`, r.detail);
+    }
+    const cells: Cell[] = classified.map(({ protocol, faults: f, runs, c }) => {
       const ce = c.counterexample;
       if (ce === undefined) {
         const vacuous = c.form === 'masking' && runs.every((r) => r.stats.faults === 0);
-        cells.push({ ...c, protocol, faults: f, vacuous });
-        continue;
+        return { ...c, protocol, faults: f, vacuous };
       }
+      const detail = details.get(`${protocol}\u0000${f}`);
       const example: CellExample = {
         ...ce,
         reproduce: simCommand(protocol, f, opts.nodes, ce.seed, messages),
+        ...(detail?.shrunk === undefined
+          ? {}
+          : { shrunk: shrunkExample(detail.shrunk, protocol, f, ce.seed, opts.outDir) }),
       };
-      const spec = materialize(protocol, f, opts.nodes, ce.seed, { messages });
-      const run = runSpec(spec);
-      const explanation = explainRun(
-        findProtocol(protocol),
-        spec,
-        run.trace,
-        firstViolation(run.verdicts),
-      );
-      cells.push({
+      return {
         ...c,
         protocol,
         faults: f,
         vacuous: false,
-        ...(explanation === undefined ? {} : { explanation }),
-        example: opts.shrink === false ? example : shrinkExample(example, spec, opts),
-      });
-    }
+        ...(detail?.explanation === undefined ? {} : { explanation: detail.explanation }),
+        example,
+      };
+    });
+    return {
+      schema: 'steadfast.matrix/1',
+      nodes: opts.nodes,
+      seeds: opts.seeds,
+      firstSeed,
+      messages,
+      protocols: names,
+      faults,
+      cells,
+      runs: results.length,
+      wallMs: performance.now() - t0,
+    };
+  } finally {
+    await pool.close();
   }
-  return {
-    schema: 'steadfast.matrix/1',
-    nodes: opts.nodes,
-    seeds: opts.seeds,
-    firstSeed,
-    messages,
-    protocols: names,
-    faults,
-    cells,
-    runs: results.length,
-    wallMs: performance.now() - t0,
-  };
 }
 
-function shrinkExample(example: CellExample, spec: RunSpec, opts: MatrixOptions): CellExample {
-  const s = shrink(spec, example.property, 150);
-  const run = runSpec(s.spec);
-  const own = run.verdicts.find((v) => !v.holds && v.property === example.property);
+/** The shrunk run of a cell, its trace written to `outDir` (when given) for `replay`. */
+function shrunkExample(
+  s: NonNullable<TaskDetail['shrunk']>,
+  protocol: string,
+  faults: FaultModel,
+  seed: number,
+  outDir: string | undefined,
+): NonNullable<CellExample['shrunk']> {
   let file: string | undefined;
-  if (opts.outDir !== undefined) {
-    file = `${opts.outDir}/${spec.protocol}--${spec.faults}--seed${example.seed}.jsonl`;
-    writeFileSync(file, traceFile(s.spec, run.trace));
+  if (outDir !== undefined) {
+    file = `${outDir}/${protocol}--${faults}--seed${seed}.jsonl`;
+    writeFileSync(file, traceFile(s.spec, s.trace));
   }
   return {
-    ...example,
-    shrunk: {
-      spec: s.spec,
-      fromSize: s.from,
-      toSize: s.to,
-      ...(file === undefined ? {} : { file, replay: `steadfast replay ${file}` }),
-      property: example.property,
-      message: own?.violation?.message ?? example.message,
-    },
+    spec: s.spec,
+    fromSize: s.from,
+    toSize: s.to,
+    ...(file === undefined ? {} : { file, replay: `steadfast replay ${file}` }),
+    property: s.property,
+    message: s.message,
   };
 }

@@ -4,8 +4,21 @@
 
 import type { RunOutcome } from '../check/classify.ts';
 import type { BroadcastKind } from '../check/broadcast.ts';
-import { broadcastCheck } from './registry.ts';
-import { firstViolation, materialize, runSpec, type FaultModel, type RunStats } from './spec.ts';
+import type { TraceEvent } from '../core/trace.ts';
+import { explainRun } from './explain.ts';
+import { broadcastCheck, findProtocol } from './registry.ts';
+import { shrink } from './shrink.ts';
+import {
+  firstViolation,
+  materialize,
+  runSpec,
+  type FaultModel,
+  type RunSpec,
+  type RunStats,
+} from './spec.ts';
+
+/** How many re-runs the shrinker may spend on one counterexample. */
+export const SHRINK_BUDGET_RUNS = 150;
 
 export interface Task {
   readonly protocol: string;
@@ -15,6 +28,24 @@ export interface Task {
   readonly messages: number;
   /** Judge by this broadcast contract instead of the protocol's matrix specification. */
   readonly contract?: BroadcastKind;
+  /**
+   * This run is a cell's counterexample: also explain it (explain.ts) and, with `shrink`, shrink
+   * it to a smaller run that violates the same property (shrink.ts), in the worker.
+   */
+  readonly detail?: { readonly shrink: boolean };
+}
+
+/** What a detail task adds: the explanation and the shrunk run with its own trace and text. */
+export interface TaskDetail {
+  readonly explanation?: string;
+  readonly shrunk?: {
+    readonly spec: RunSpec;
+    readonly from: number;
+    readonly to: number;
+    readonly property: string;
+    readonly message: string;
+    readonly trace: readonly TraceEvent[];
+  };
 }
 
 export interface TaskResult extends RunOutcome {
@@ -23,6 +54,7 @@ export interface TaskResult extends RunOutcome {
   readonly nodes: number;
   readonly stats: RunStats;
   readonly wallMs: number;
+  readonly detail?: TaskDetail;
 }
 
 /** Runs one task to completion (in whatever thread calls it). */
@@ -44,7 +76,37 @@ export function runTask(task: Task, clock: () => number): TaskResult {
     stats: result.stats,
     wallMs: clock() - t0,
   };
-  return v?.violation === undefined
-    ? base
-    : { ...base, violation: { property: v.property, kind: v.kind, message: v.violation.message } };
+  if (v?.violation === undefined) return base;
+  const outcome = {
+    ...base,
+    violation: { property: v.property, kind: v.kind, message: v.violation.message },
+  };
+  return task.detail === undefined
+    ? outcome
+    : { ...outcome, detail: detailOf(spec, result.trace, v, task.detail.shrink) };
+}
+
+function detailOf(
+  spec: RunSpec,
+  trace: readonly TraceEvent[],
+  v: NonNullable<ReturnType<typeof firstViolation>>,
+  withShrink: boolean,
+): TaskDetail {
+  const explanation = explainRun(findProtocol(spec.protocol), spec, trace, v);
+  const base = explanation === undefined ? {} : { explanation };
+  if (!withShrink) return base;
+  const s = shrink(spec, v.property, SHRINK_BUDGET_RUNS);
+  const run = runSpec(s.spec);
+  const own = run.verdicts.find((x) => !x.holds && x.property === v.property);
+  return {
+    ...base,
+    shrunk: {
+      spec: s.spec,
+      from: s.from,
+      to: s.to,
+      property: v.property,
+      message: own?.violation?.message ?? v.violation?.message ?? '',
+      trace: run.trace,
+    },
+  };
 }
