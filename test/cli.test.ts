@@ -7,6 +7,11 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { formatMatrix } from '../src/cli/format.ts';
+import type { MatrixResult } from '../src/matrix/matrix.ts';
+import { protocols } from '../src/matrix/registry.ts';
+import { FAULT_MODELS } from '../src/matrix/spec.ts';
+
 const bin = new URL('../bin/steadfast.mjs', import.meta.url).pathname;
 
 function run(...args: string[]) {
@@ -237,4 +242,68 @@ test('--nodes: one range per kind of run, each --help gives it and the reason', 
   const r = run('demo', '--nodes', '201');
   assert.equal(r.code, 2);
   assert.match(r.err, /--nodes must be an integer in 2\.\.200/);
+});
+
+test('matrix text: runs/safe/live per cell, vacuous cells, explanations, within 120 columns', () => {
+  const faults = [...FAULT_MODELS];
+  const names = protocols().map((p) => p.name);
+  const why = '2 of 5 crashed; Bracha is configured for f = 1 and needs 4 echoes';
+  const cells = names.flatMap((protocol) =>
+    faults.map((f) => {
+      if (protocol === 'bracha' && f === 'crash') {
+        return {
+          protocol,
+          faults: f,
+          form: 'fail-safe',
+          runs: 20,
+          safeRuns: 20,
+          liveRuns: 17,
+          vacuous: false,
+          explanation: why,
+          counterexample: { seed: 4, property: 'validity', kind: 'liveness', message: 'lost' },
+          example: {
+            seed: 4,
+            property: 'validity',
+            kind: 'liveness',
+            message: 'n1#1 never delivered by n2',
+            reproduce: 'steadfast sim --protocol bracha --faults crash --nodes 5 --seed 4',
+          },
+        };
+      }
+      return {
+        protocol,
+        faults: f,
+        form: 'masking',
+        runs: 20,
+        safeRuns: 20,
+        liveRuns: 20,
+        vacuous: f === 'none',
+      };
+    }),
+  );
+  const m = {
+    schema: 'steadfast.matrix/1',
+    nodes: 5,
+    seeds: 20,
+    firstSeed: 1,
+    messages: 4,
+    protocols: names,
+    faults,
+    cells,
+    runs: 20 * cells.length,
+    wallMs: 1000,
+  } as unknown as MatrixResult;
+  const out = formatMatrix(m, false);
+  const lines = out.split('\n');
+  const bracha = lines.filter((l) => l.startsWith('bracha '));
+  assert.equal(bracha.length, 2, 'a row in the table of forms and one in the table of counts');
+  for (const row of lines.filter((l) => names.some((n) => l.startsWith(`${n} `)))) {
+    assert.ok(row.length <= 120, `${row.length} columns: ${row}`);
+  }
+  assert.match(bracha[0] ?? '', /^bracha\s+vacuous\s+fail-safe\s+masking/);
+  assert.match(bracha[1] ?? '', /^bracha\s+20\/20\/20\s+20\/20\/17\s+20\/20\/20/);
+  assert.match(out, /vacuous = .*no fault/);
+  const at = lines.findIndex((l) => l.includes('bracha × crash: fail-safe: validity'));
+  assert.ok(at > 0);
+  assert.equal(lines[at + 1], `      why: ${why}`);
 });

@@ -5,7 +5,7 @@
 
 import { FORM_MEANING, FORMS, type Form } from '../check/classify.ts';
 import type { Verdict } from '../check/verdict.ts';
-import type { MatrixResult } from '../matrix/matrix.ts';
+import type { Cell, MatrixResult } from '../matrix/matrix.ts';
 import { FAULT_DESCRIPTIONS } from '../matrix/spec.ts';
 import { findProtocol } from '../matrix/registry.ts';
 
@@ -15,51 +15,125 @@ export function useColor(stream: { isTTY?: boolean }): boolean {
   return stream.isTTY === true;
 }
 
-const CODES = { green: 32, yellow: 33, magenta: 35, red: 31, dim: 2, bold: 1 } as const;
+const CODES = {
+  green: 32,
+  yellow: 33,
+  magenta: 35,
+  red: 31,
+  cyan: 36,
+  dim: 2,
+  bold: 1,
+} as const;
 export type Color = keyof typeof CODES;
 
 export function paint(color: boolean) {
   return (c: Color, s: string) => (color ? `\u001b[${CODES[c]}m${s}\u001b[0m` : s);
 }
 
-const FORM_COLOR: Record<Form, Color> = {
+/** What a cell shows: its form, or "vacuous" for a masking cell that no fault reached. */
+type Shown = Form | 'vacuous';
+
+const FORM_COLOR: Record<Shown, Color> = {
   masking: 'green',
   'fail-safe': 'yellow',
   'non-masking': 'magenta',
   none: 'red',
+  vacuous: 'cyan',
 };
+
+/** The form as the table writes it: at most 9 characters, so 10 columns fit 120. */
+const SHORT_FORM: Record<Shown, string> = {
+  masking: 'masking',
+  'fail-safe': 'fail-safe',
+  'non-masking': 'non-mask',
+  none: 'none',
+  vacuous: 'vacuous',
+};
+
+const VACUOUS_MEANING =
+  'masking, but no fault of the column reached a judged property in any run: nothing was tested';
 
 const SHORT_FAULT: Record<string, string> = {
   'crash-recover': 'crash-rec',
   'corrupt-nocrc': 'no-crc',
   byzantine: 'byz',
-  'byzantine-noauth': 'byz-noauth',
+  'byzantine-noauth': 'byz-noau',
   'byzantine-over': 'byz-over',
 };
 
+/** Fields the matrix adds to a cell, read as optional (this compiles with and without them). */
+interface CellExtras {
+  readonly vacuous?: boolean;
+  readonly explanation?: string;
+}
+
+function shown(c: Cell): Shown {
+  const x: CellExtras = c;
+  return c.form === 'masking' && x.vacuous === true ? 'vacuous' : c.form;
+}
+
+/**
+ * The matrix for a terminal, readable in 120 columns with 10 fault columns: one table of forms
+ * (10 characters a column; "non-mask" stands for non-masking), then one of runs/safe/live per
+ * cell ("20/17/20": 20 runs, 17 without a safety violation, 20 without a liveness one), then the
+ * counterexamples, each with the sentence that explains its form, and the legends.
+ */
 export function formatMatrix(m: MatrixResult, color: boolean): string {
   const p = paint(color);
   const rowW = Math.max(10, ...m.protocols.map((x) => x.length)) + 2;
-  const colW = Math.max(11, ...m.faults.map((f) => (SHORT_FAULT[f] ?? f).length + 2));
+  const colW = Math.max(10, ...m.faults.map((f) => (SHORT_FAULT[f] ?? f).length + 1));
+  const cellAt = (proto: string, f: string) =>
+    m.cells.find((c) => c.protocol === proto && c.faults === f);
+  const table = (title: string, text: (c: Cell) => string, colorOf: (c: Cell) => Color) => {
+    const out = [
+      (
+        p('bold', title.padEnd(rowW)) +
+        m.faults.map((f) => (SHORT_FAULT[f] ?? f).padEnd(colW)).join('')
+      ).trimEnd(),
+    ];
+    for (const proto of m.protocols) {
+      let row = proto.padEnd(rowW);
+      for (const f of m.faults) {
+        const cell = cellAt(proto, f);
+        row += cell === undefined ? '-'.padEnd(colW) : p(colorOf(cell), text(cell).padEnd(colW));
+      }
+      out.push(row.trimEnd());
+    }
+    return out;
+  };
   const lines: string[] = [];
   lines.push(
     p('bold', 'steadfast fault-tolerance matrix') +
       `: ${m.nodes} nodes, ${m.seeds} seeds per cell (${m.firstSeed}..${m.firstSeed + m.seeds - 1}), ${m.messages} messages per node, ${m.runs} runs in ${(m.wallMs / 1000).toFixed(1)} s`,
   );
   lines.push('');
-  lines.push(' '.repeat(rowW) + m.faults.map((f) => (SHORT_FAULT[f] ?? f).padEnd(colW)).join(''));
-  for (const proto of m.protocols) {
-    let row = proto.padEnd(rowW);
-    for (const f of m.faults) {
-      const cell = m.cells.find((c) => c.protocol === proto && c.faults === f);
-      const text = cell === undefined ? '-' : cell.form;
-      row += cell === undefined ? text.padEnd(colW) : p(FORM_COLOR[cell.form], text.padEnd(colW));
-    }
-    lines.push(row);
-  }
+  lines.push(
+    ...table(
+      'form',
+      (c) => SHORT_FORM[shown(c)],
+      (c) => FORM_COLOR[shown(c)],
+    ),
+  );
   lines.push('');
   lines.push(
-    'forms: ' + FORMS.map((f) => `${p(FORM_COLOR[f], f)} = ${FORM_MEANING[f]}`).join('; '),
+    ...table(
+      'runs/safe/live',
+      (c) => `${c.runs}/${c.safeRuns}/${c.liveRuns}`,
+      (c) => (c.safeRuns === c.runs && c.liveRuns === c.runs ? 'dim' : FORM_COLOR[shown(c)]),
+    ),
+  );
+  lines.push('');
+  const forms: Shown[] = [...FORMS];
+  if (m.cells.some((c) => shown(c) === 'vacuous')) forms.push('vacuous');
+  lines.push('forms:');
+  for (const f of forms) {
+    const name = f === 'non-masking' ? 'non-masking (non-mask)' : f;
+    lines.push(
+      `  ${p(FORM_COLOR[f], name)} = ${f === 'vacuous' ? VACUOUS_MEANING : FORM_MEANING[f]}`,
+    );
+  }
+  lines.push(
+    '  runs/safe/live: runs of the cell, runs where every safety property held, runs where every liveness property held',
   );
   const examples = m.cells.filter((c) => c.example !== undefined);
   if (examples.length > 0) {
@@ -73,6 +147,8 @@ export function formatMatrix(m: MatrixResult, color: boolean): string {
       lines.push(
         `  ${c.protocol} × ${c.faults}: ${p(FORM_COLOR[c.form], c.form)}: ${e.property} (${e.kind}) violated at seed ${e.seed}: ${e.message}`,
       );
+      const why = (c as CellExtras).explanation;
+      if (why !== undefined) lines.push(`      why: ${why}`);
       lines.push(`      reproduce: ${e.reproduce}`);
       if (e.shrunk !== undefined) {
         lines.push(
@@ -82,10 +158,27 @@ export function formatMatrix(m: MatrixResult, color: boolean): string {
       }
     }
   }
+  const explained = m.cells.filter(
+    (c) => c.example === undefined && (c as CellExtras).explanation !== undefined,
+  );
+  if (explained.length > 0) {
+    lines.push('');
+    lines.push(p('bold', 'why') + ' (cells without a counterexample):');
+    for (const c of explained) {
+      const s = shown(c);
+      lines.push(
+        `  ${c.protocol} × ${c.faults}: ${p(FORM_COLOR[s], s)}: ${(c as CellExtras).explanation ?? ''}`,
+      );
+    }
+  }
   lines.push('');
   lines.push(p('bold', 'fault models') + ':');
-  for (const f of m.faults)
-    lines.push(`  ${(SHORT_FAULT[f] ?? f).padEnd(12)} ${FAULT_DESCRIPTIONS[f]}`);
+  for (const f of m.faults) {
+    const short = SHORT_FAULT[f];
+    lines.push(
+      `  ${(short ?? f).padEnd(12)} ${short === undefined ? '' : `(${f}) `}${FAULT_DESCRIPTIONS[f]}`,
+    );
+  }
   lines.push(p('bold', 'protocols') + ':');
   for (const name of m.protocols)
     lines.push(`  ${name.padEnd(rowW)}${findProtocol(name).description}`);

@@ -43,6 +43,16 @@ export interface MatrixCell {
   /** Runs with a safety violation / with a liveness violation, when known. */
   readonly unsafeRuns?: number;
   readonly unliveRuns?: number;
+  /** Runs with no safety / no liveness violation (default: runs − unsafeRuns / unliveRuns). */
+  readonly safeRuns?: number;
+  readonly liveRuns?: number;
+  /**
+   * Masking, but no fault of the column reached a judged property in any run: shown as
+   * "vacuous" (nothing was tested), not as masking.
+   */
+  readonly vacuous?: boolean;
+  /** One sentence: why the form follows from the configuration. Shown in the cell's detail. */
+  readonly explanation?: string;
   /** For anything short of masking: the counterexample's seed. */
   readonly seed?: number;
   /** For anything short of masking: the first violated property (safety first). */
@@ -152,6 +162,19 @@ export function cellFromRuns(
 
 // ------------------------------------------------------------------------------ page pieces
 
+/** What a cell shows: its form, or "vacuous" for a masking cell that no fault reached. */
+type Shown = ToleranceForm | 'vacuous';
+
+const VACUOUS_TEXT = 'masking, but no fault reached a judged property: nothing was tested';
+
+function shownForm(cell: MatrixCell): Shown {
+  return cell.form === 'masking' && cell.vacuous === true ? 'vacuous' : cell.form;
+}
+
+function shownText(f: Shown): string {
+  return f === 'vacuous' ? VACUOUS_TEXT : FORM_TEXT[f];
+}
+
 const FORM_TEXT: Record<ToleranceForm, string> = {
   masking: 'safe and live: every fault is masked',
   'fail-safe': 'safe, not live: may stop, never lies',
@@ -162,7 +185,8 @@ const FORM_TEXT: Record<ToleranceForm, string> = {
 const CSS = `
 :root{--ink:#2d3748;--muted:#718096;--line:#e2e8f0;--bg:#f7f8fa;--card:#fff;
 --mask-bg:#e3f4ea;--mask-b:#9fd3b4;--mask-t:#22633f;--fs-bg:#e4eefb;--fs-b:#a9c5ec;--fs-t:#2a4f86;
---nm-bg:#fdf0d9;--nm-b:#f0c986;--nm-t:#8a5a0b;--none-bg:#fbe4e4;--none-b:#eeb0b0;--none-t:#9b2c2c;--red:${PALETTE.hl}}
+--nm-bg:#fdf0d9;--nm-b:#f0c986;--nm-t:#8a5a0b;--none-bg:#fbe4e4;--none-b:#eeb0b0;--none-t:#9b2c2c;
+--vac-bg:#eef0f3;--vac-b:#a0aec0;--vac-t:#4a5568;--red:${PALETTE.hl}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 'Inter','Segoe UI',system-ui,-apple-system,'Helvetica Neue',Arial,'Liberation Sans','DejaVu Sans',sans-serif}
 header{padding:22px 32px 14px;background:#fff;border-bottom:1px solid var(--line)}
@@ -175,17 +199,20 @@ main{padding:20px 32px 40px;max-width:1500px}
 .forms{display:flex;flex-wrap:wrap;gap:10px 18px;margin:0 0 14px;color:var(--muted);font-size:12.5px}
 .forms span{display:inline-flex;align-items:center;gap:6px}
 .sw{display:inline-block;width:14px;height:14px;border-radius:4px;border:1px solid}
-table.matrix{border-collapse:separate;border-spacing:6px}
-table.matrix th{font-weight:600;font-size:13px;text-align:left;padding:4px 8px;color:#4a5568}
-table.matrix thead th{text-align:center;vertical-align:bottom}
-td.cell{min-width:150px;padding:9px 12px;border-radius:8px;border:1px solid;vertical-align:top;transition:box-shadow .12s,transform .12s}
-td.cell .form{font-weight:650;font-size:13.5px}
-td.cell .meta{font-size:11.5px;opacity:.85}
-td.cell .prop{font-size:11.5px;font-family:ui-monospace,'DejaVu Sans Mono',monospace}
+.matrix-wrap{overflow-x:auto}
+table.matrix{border-collapse:separate;border-spacing:4px;table-layout:fixed;width:100%;min-width:720px}
+table.matrix th{font-weight:600;font-size:13px;text-align:left;padding:4px 6px;color:#4a5568}
+table.matrix tbody th{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+table.matrix thead th{text-align:center;vertical-align:bottom;font-size:12px;line-height:1.3}
+td.cell{padding:5px 6px;border-radius:8px;border:1px solid;vertical-align:top;overflow-wrap:anywhere;transition:box-shadow .12s,transform .12s}
+td.cell .form{font-weight:650;font-size:12.5px;white-space:nowrap}
+td.cell .meta{font-size:11px;line-height:1.35;opacity:.85}
+td.cell .prop{font-size:10.5px;line-height:1.35;font-family:ui-monospace,'DejaVu Sans Mono',monospace}
 .f-masking{background:var(--mask-bg);border-color:var(--mask-b);color:var(--mask-t)}
 .f-fail-safe{background:var(--fs-bg);border-color:var(--fs-b);color:var(--fs-t)}
 .f-non-masking{background:var(--nm-bg);border-color:var(--nm-b);color:var(--nm-t)}
 .f-none{background:var(--none-bg);border-color:var(--none-b);color:var(--none-t)}
+.f-vacuous{background:var(--vac-bg);border-color:var(--vac-b);color:var(--vac-t);border-style:dashed}
 td.cell.clickable{cursor:pointer}
 td.cell.clickable:hover,td.cell.clickable:focus{box-shadow:0 0 0 3px rgba(66,153,225,.35);outline:none}
 td.cell.selected{box-shadow:0 0 0 3px #4a5568}
@@ -628,14 +655,33 @@ export function renderRunReport(run: RunReportInput): string {
   return page(run.title, body);
 }
 
-function formSwatches(): string {
+function formSwatches(vacuous: boolean): string {
+  const shown: Shown[] = ['masking', 'fail-safe', 'non-masking', 'none'];
+  if (vacuous) shown.push('vacuous');
   return (
     `<div class="forms">` +
-    (['masking', 'fail-safe', 'non-masking', 'none'] as const)
-      .map((f) => `<span><i class="sw f-${f}"></i><b>${f}</b> ${esc(FORM_TEXT[f])}</span>`)
+    shown
+      .map((f) => `<span><i class="sw f-${f}"></i><b>${f}</b> ${esc(shownText(f))}</span>`)
       .join('') +
     `</div>`
   );
+}
+
+/** A cell's runs, safe runs and live runs: "20 / 17 / 20" (compact, for the matrix). */
+function runCounts(cell: MatrixCell): string {
+  const safe = cell.safeRuns ?? cell.runs - (cell.unsafeRuns ?? 0);
+  const live = cell.liveRuns ?? cell.runs - (cell.unliveRuns ?? 0);
+  return (
+    `<span class="n" data-runs="${cell.runs}" data-safe="${safe}" data-live="${live}" ` +
+    `title="${cell.runs} runs, ${safe} safe, ${live} live">${cell.runs} / ${safe} / ${live}</span>`
+  );
+}
+
+/** The same in words, for a cell's detail. */
+function runCountsText(cell: MatrixCell): string {
+  const safe = cell.safeRuns ?? cell.runs - (cell.unsafeRuns ?? 0);
+  const live = cell.liveRuns ?? cell.runs - (cell.unliveRuns ?? 0);
+  return `${cell.runs} runs: ${safe} safe, ${live} live.`;
 }
 
 /** The matrix report: coloured cells, counterexamples on click, scenarios below. */
@@ -645,41 +691,45 @@ export function renderMatrixReport(matrix: MatrixReport): string {
   matrix.cells.forEach((cell, i) =>
     cellAt.set(`${cell.protocol}\u0000${cell.faultModel}`, { cell, i }),
   );
-  const head = matrix.faultModels.map((f) => `<th scope="col">${esc(f)}</th>`).join('');
+  // Column heads may break after a hyphen (byzantine-noauth), row heads never break: the row
+  // head column is as wide as the longest protocol name, the fault columns share the rest.
+  const head = matrix.faultModels
+    .map((f) => `<th scope="col">${esc(f).replaceAll('-', '-<wbr>')}</th>`)
+    .join('');
+  const rowHeadCh = Math.max(10, ...matrix.protocols.map((p) => p.length));
   const cxs: string[] = [];
   const rows = matrix.protocols.map((p) => {
     const tds = matrix.faultModels.map((f) => {
       const found = cellAt.get(`${p}\u0000${f}`);
       if (found === undefined) return `<td class="cell empty">–</td>`;
       const { cell, i } = found;
-      const clickable = cell.form !== 'masking' && cell.counterexample !== undefined;
-      const failing =
-        cell.form === 'masking'
-          ? `all ${cell.runs} runs safe and live`
-          : `${cell.runs} runs${cell.unsafeRuns !== undefined && cell.unsafeRuns > 0 ? ` · ${cell.unsafeRuns} unsafe` : ''}${cell.unliveRuns !== undefined && cell.unliveRuns > 0 ? ` · ${cell.unliveRuns} not live` : ''}`;
+      const shown = shownForm(cell);
+      const clickable = cell.counterexample !== undefined || cell.explanation !== undefined;
       const prop =
         cell.violated === undefined
           ? ''
-          : `<div class="prop">✗ ${esc(cell.violated.property)}${cell.seed === undefined ? '' : ` · seed ${cell.seed}`}</div>`;
-      if (clickable) cxs.push(counterexampleBlock(cell, i));
+          : `<div class="prop">✗ ${esc(cell.violated.property)}${cell.seed === undefined ? '' : `<br>seed ${cell.seed}`}</div>`;
+      if (clickable) cxs.push(cellDetail(cell, i));
       return (
-        `<td class="cell f-${cell.form}${clickable ? ' clickable' : ''}" data-form="${cell.form}" data-protocol="${esc(p)}" data-fault="${esc(f)}"` +
+        `<td class="cell f-${shown}${clickable ? ' clickable' : ''}" data-form="${cell.form}"${shown === 'vacuous' ? ' data-vacuous="true"' : ''} data-protocol="${esc(p)}" data-fault="${esc(f)}"` +
         (clickable
-          ? ` data-cx="cx-${i}" tabindex="0" role="button" title="show the counterexample"`
+          ? ` data-cx="cx-${i}" tabindex="0" role="button" title="${cell.counterexample === undefined ? 'why this form' : 'show the counterexample'}"`
           : '') +
-        `><div class="form">${cell.form}</div><div class="meta">${esc(failing)}</div>${prop}</td>`
+        `><div class="form">${shown}</div><div class="meta">${runCounts(cell)}</div>${prop}</td>`
       );
     });
     return `<tr><th scope="row">${esc(p)}</th>${tds.join('')}</tr>`;
   });
-  const table = `<table class="matrix"><thead><tr><th>protocol \\ faults</th>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const table =
+    `<div class="matrix-wrap"><table class="matrix"><colgroup><col style="width:calc(${rowHeadCh}ch + 18px)"></colgroup>` +
+    `<thead><tr><th>protocol \\ faults</th>${head}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
   const scenarios = (matrix.scenarios ?? []).map((s, k) => scenarioBlock(s, k)).join('');
   const body =
     `<header><h1>${esc(title)}</h1>` +
     (matrix.subtitle === undefined ? '' : `<p class="sub">${esc(matrix.subtitle)}</p>`) +
     `</header><main>` +
-    `<section class="card matrix-card"><h2>Forms of fault tolerance</h2>${formSwatches()}${table}` +
-    `<p class="hint">Click a cell that is not masking to see its counterexample as a space-time diagram.</p></section>` +
+    `<section class="card matrix-card"><h2>Forms of fault tolerance</h2>${formSwatches(matrix.cells.some((c) => shownForm(c) === 'vacuous'))}${table}` +
+    `<p class="hint">Each cell: its form; runs / safe runs / live runs; the first violated property and the seed of its counterexample. Click a cell that is not masking to see its counterexample as a space-time diagram.</p></section>` +
     `<section class="card" id="detail" hidden></section>` +
     `<div id="cx-store" hidden>${cxs.join('')}</div>` +
     (scenarios === '' ? '' : `<h2 style="margin:26px 0 12px">Scenarios</h2>${scenarios}`) +
@@ -687,9 +737,19 @@ export function renderMatrixReport(matrix: MatrixReport): string {
   return page(title, body);
 }
 
-function counterexampleBlock(cell: MatrixCell, i: number): string {
+/** A cell's detail, shown on click: why it has its form, and its counterexample if it has one. */
+function cellDetail(cell: MatrixCell, i: number): string {
+  const shown = shownForm(cell);
+  const head =
+    `<div class="cx-head"><h2>${esc(cell.protocol)} × ${esc(cell.faultModel)}</h2>` +
+    `<span class="badge f-${shown}">${shown}</span><span class="kv">${esc(shownText(shown))}</span></div>` +
+    `<p class="kv counts">${esc(runCountsText(cell))}</p>`;
+  const why =
+    cell.explanation === undefined ? '' : `<p class="explain why">${esc(cell.explanation)}</p>`;
   const cx = cell.counterexample;
-  if (cx === undefined) return '';
+  if (cx === undefined) {
+    return `<div class="cx" id="cx-${i}" data-form="${cell.form}" hidden>${head}${why}</div>`;
+  }
   const highlight: DiagramHighlight = {
     property: cell.violated?.property ?? 'violation',
     indices: cx.indices,
@@ -698,10 +758,10 @@ function counterexampleBlock(cell: MatrixCell, i: number): string {
   const { svg, nodes, stats } = diagramFor(cx.trace, highlight, `cx${i}`);
   return (
     `<div class="cx" id="cx-${i}" data-form="${cell.form}" hidden>` +
-    `<div class="cx-head"><h2>${esc(cell.protocol)} × ${esc(cell.faultModel)}</h2>` +
-    `<span class="badge f-${cell.form}">${cell.form}</span><span class="kv">${esc(FORM_TEXT[cell.form])}</span></div>` +
+    head +
     `<p class="kv">Counterexample: seed <b>${cell.seed === undefined ? '?' : String(cell.seed)}</b> of ${cell.runs} runs; ` +
     `first violated property <b>${esc(cell.violated?.property ?? '?')}</b>: ${esc(cell.violated?.message ?? '')}</p>` +
+    why +
     (cx.verdicts === undefined ? '' : verdictList(cx.verdicts, cx.trace)) +
     statsBlock(stats) +
     viewer(svg, nodes) +

@@ -72,3 +72,62 @@ test('matrix report: the violation box and the text above it describe the drawn 
   assert.equal(box[0]?.attrs.get('data-property'), shrunk.property);
   assert.ok(html.includes(esc(shrunk.message)), 'the shrunk run is described');
 });
+
+test('matrix report: each cell shows runs / safe / live; vacuous cells and explanations', () => {
+  const shrunk = duplicatingRun();
+  const why = '2 of 5 crashed; Bracha is configured for f = 1 and needs 4 echoes';
+  const cells = [
+    {
+      protocol: 'at-least-once',
+      faults: 'omission',
+      form: 'non-masking',
+      runs: 20,
+      safeRuns: 12,
+      liveRuns: 20,
+      vacuous: false,
+      explanation: why,
+      example: {
+        seed: 9,
+        property: shrunk.property,
+        kind: 'safety',
+        message: shrunk.message,
+        reproduce: 'steadfast sim …',
+        shrunk: { spec: shrunk.spec, fromSize: 40, toSize: 9 },
+      },
+    },
+    {
+      protocol: 'at-least-once',
+      faults: 'byzantine',
+      form: 'masking',
+      runs: 20,
+      safeRuns: 20,
+      liveRuns: 20,
+      vacuous: true,
+    },
+  ];
+  const html = matrixHtml(matrixOf(cells));
+  const all = tags(html);
+  const td = (f: string) => withClasses(all, 'cell').find((t) => t.attrs.get('data-fault') === f);
+  const counts = withClasses(all, 'n');
+  assert.deepEqual(
+    counts.map((t) => [
+      t.attrs.get('data-runs'),
+      t.attrs.get('data-safe'),
+      t.attrs.get('data-live'),
+    ]),
+    [
+      ['20', '12', '20'],
+      ['20', '20', '20'],
+    ],
+  );
+  assert.ok(html.includes('20 / 12 / 20'));
+  // Vacuous: its own colour (class), its own word, a legend entry.
+  assert.ok(td('byzantine')?.classes.has('f-vacuous'));
+  assert.ok(!td('byzantine')?.classes.has('f-masking'));
+  assert.match(html, /<div class="form">vacuous<\/div>/);
+  assert.equal(withClasses(all, 'sw', 'f-vacuous').length, 1, 'a legend entry');
+  // The explanation is in the cell's detail, under the counterexample line.
+  const detail = html.slice(html.indexOf(`id="${td('omission')?.attrs.get('data-cx') ?? '?'}"`));
+  assert.ok(detail.indexOf(esc(why)) > detail.indexOf('Counterexample: seed'));
+  assert.ok(detail.indexOf(esc(why)) < detail.indexOf('sf-diagram'));
+});
