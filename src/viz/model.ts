@@ -97,19 +97,84 @@ export function messageKind(msg: unknown): string {
   return typeof r?.type === 'string' ? r.type : 'msg';
 }
 
+/** What a label may know besides the message: its sender and the run's node order. */
+export interface LabelContext {
+  /** The sender (a best-effort broadcast names no origin: it is the sender). */
+  readonly from?: NodeId;
+  /** The nodes in the order they started: a gossip item names its origin by index in it. */
+  readonly nodes?: readonly NodeId[];
+  /** Characters of a payload excerpt (default 14). */
+  readonly maxPayload?: number;
+}
+
+/** `origin#n`, the id of one broadcast. */
+function broadcastId(origin: unknown, n: unknown): string {
+  return `${typeof origin === 'string' ? origin : '?'}#${typeof n === 'number' ? String(n) : '?'}`;
+}
+
 /**
- * A short label for a protocol message: its `type`, then `#seq`, `≤cum` (+ selective acks) and
- * an excerpt of the payload when present; any other message as a JSON excerpt.
+ * The label of a broadcast carried in a link's data message (src/protocols/broadcast/*.ts):
+ * `beb n2#1`, `rb n1#3` (eager, FIFO and causal), `urb n1#3`, Bracha's `SEND n1#1` / `ECHO …` /
+ * `READY …`; undefined for anything else.
  */
-export function messageLabel(msg: unknown, maxPayload = 14): string {
+function broadcastLabel(p: Record<string, unknown>, from: NodeId | undefined): string | undefined {
+  switch (p.k) {
+    case 'beb':
+      return `beb ${broadcastId(from, p.n)}`;
+    case 'rb':
+    case 'urb':
+      return `${p.k} ${broadcastId(p.o, p.n)}`;
+    case 'brb':
+      return typeof p.t === 'string' ? `${p.t.toUpperCase()} ${broadcastId(p.o, p.n)}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The label of a gossip broadcast message (src/protocols/broadcast/gossip.ts): a tree batch or a
+ * repair with its one item's id or its item count (`batch n1#3`, `repair ×4`), a digest or a
+ * pull; undefined for anything else.
+ */
+function gossipLabel(r: Record<string, unknown>, nodes: readonly NodeId[]): string | undefined {
+  if (!Array.isArray(r.w)) return undefined;
+  if (r.k === 'd') return r.pull === true ? 'pull' : 'digest';
+  if ((r.k !== 'b' && r.k !== 'r') || !Array.isArray(r.m)) return undefined;
+  const kind = r.k === 'b' ? 'batch' : 'repair';
+  const items = r.m as unknown[];
+  const one = items.length === 1 ? record(items[0]) : undefined;
+  if (one === undefined) return `${kind} ×${items.length}`;
+  const o = typeof one.o === 'number' ? (nodes[one.o] ?? `[${one.o}]`) : undefined;
+  return `${kind} ${broadcastId(o, one.n)}`;
+}
+
+/**
+ * A short label for a protocol message: a broadcast by its kind and id (`rb n1#3`, `ECHO n2#1`,
+ * `batch ×4`; see broadcastLabel, gossipLabel); any other message by its `type`, then `#seq`,
+ * `≤cum` (+ the first selective-ack range) and an excerpt of the payload when present; anything else as a JSON
+ * excerpt.
+ */
+export function messageLabel(msg: unknown, ctx: LabelContext = {}): string {
+  const maxPayload = ctx.maxPayload ?? 14;
   const r = record(msg);
   if (r === undefined) return shortJson(msg, maxPayload + 6);
+  const inner = record(r.payload);
+  if (r.type === 'data' && inner !== undefined) {
+    const b = broadcastLabel(inner, ctx.from);
+    if (b !== undefined) return b;
+  }
+  if (r.type === undefined) {
+    const g = gossipLabel(r, ctx.nodes ?? []);
+    if (g !== undefined) return g;
+  }
   const parts: string[] = [typeof r.type === 'string' ? r.type : 'msg'];
   if (typeof r.seq === 'number') parts.push(`#${r.seq}`);
   if (typeof r.cum === 'number') parts.push(`≤${r.cum}`);
   if (Array.isArray(r.sack) && r.sack.length > 0) {
-    const s = r.sack.slice(0, 3).map((x) => String(x));
-    parts.push(`+${s.join(',')}${r.sack.length > 3 ? '…' : ''}`);
+    // Selective acks are inclusive [first, last] pairs: the first range, "…" if there are more.
+    const [a, b] = r.sack.map((x) => (typeof x === 'number' ? String(x) : '?'));
+    const range = b === undefined || b === a ? (a ?? '?') : `${a ?? '?'}-${b}`;
+    parts.push(`+${range}${r.sack.length > 2 ? '…' : ''}`);
   }
   if ('payload' in r) parts.push(shortJson(r.payload, maxPayload));
   if (parts.length === 1 && typeof r.type !== 'string') return shortJson(msg, maxPayload + 6);
@@ -151,6 +216,9 @@ export function buildModel(
   const partitions: PartitionInterval[] = [];
   let openPartition: PartitionInterval | undefined;
   const sentBefore = new Map<string, number>();
+  // The nodes in the order they started (the simulator starts them in its node order, which is
+  // the order a gossip message's origin indices refer to).
+  const started: NodeId[] = [];
   const fresh = (k: number): MessageCopy => ({
     copy: k,
     corruptIndex: undefined,
@@ -170,6 +238,9 @@ export function buildModel(
     const e = trace[i] as TraceEvent;
     switch (e.type) {
       case 'start':
+        addNode(e.node);
+        if (!started.includes(e.node)) started.push(e.node);
+        break;
       case 'command':
       case 'deliver':
       case 'timer':
@@ -221,7 +292,7 @@ export function buildModel(
           to: e.to,
           msg: e.msg,
           kind: messageKind(e.msg),
-          label: messageLabel(e.msg),
+          label: messageLabel(e.msg, { from: e.from, nodes: started }),
           retransmission,
           claimedFrom: e.claimedFrom,
           replayOf: e.replayOf,

@@ -12,6 +12,7 @@ import type { TraceEvent } from '../../src/core/trace.ts';
 import { fairLossLink } from '../../src/protocols/link/fair-loss.ts';
 import { Simulator, type ScheduledCommand } from '../../src/sim/simulator.ts';
 import { buildModel, messageIdentity, messageLabel } from '../../src/viz/model.ts';
+import { materialize, runSpec } from '../../src/matrix/spec.ts';
 import { PALETTE, renderSvg } from '../../src/viz/svg.ts';
 import { faultyRun } from './scenarios.ts';
 import { ofKind, tags, withClasses } from './svg-parse.ts';
@@ -25,7 +26,8 @@ test('model: labels and identities of protocol messages', () => {
     messageLabel({ type: 'data', seq: 3, floor: 1, mode: 'alo', payload: 'hi' }),
     'data #3 "hi"',
   );
-  assert.equal(messageLabel({ type: 'ack', cum: 4, sack: [6, 7] }), 'ack ≤4 +6,7');
+  assert.equal(messageLabel({ type: 'ack', cum: 4, sack: [6, 7] }), 'ack ≤4 +6-7');
+  assert.equal(messageLabel({ type: 'ack', cum: 4, sack: [6, 6, 9, 12] }), 'ack ≤4 +6…');
   assert.equal(messageLabel('plain'), '"plain"');
   assert.equal(messageIdentity({ type: 'data', seq: 3, floor: 9 }), 'data|seq:3');
   assert.equal(messageIdentity({ type: 'data', payload: { b: 1, a: 2 } }), 'data|p:{"a":2,"b":1}');
@@ -307,4 +309,47 @@ test('svg: a 100-node, 10,000-message trace renders in under 2 s', () => {
     `windowed render (4 nodes, 100 ms): ${(performance.now() - t1).toFixed(0)} ms, ${small.length} bytes`,
   );
   assert.equal(withClasses(tags(small), 'lane').length, 4);
+});
+
+test('model: broadcast arrows are labelled by message kind and payload id, never raw JSON', () => {
+  const expected: Record<string, RegExp> = {
+    beb: /^beb n\d+#\d+$/,
+    'eager-rb': /^rb n\d+#\d+$/,
+    'fifo-rb': /^rb n\d+#\d+$/,
+    causal: /^rb n\d+#\d+$/,
+    urb: /^urb n\d+#\d+$/,
+    bracha: /^(SEND|ECHO|READY) n\d+#\d+$/,
+    'gossip-rb': /^(batch|repair) (n\d+#\d+|×\d+)$|^(digest|pull)$/,
+  };
+  for (const [protocol, pattern] of Object.entries(expected)) {
+    const r = runSpec(materialize(protocol, 'omission', 5, 3, { messages: 2 }));
+    const labels = new Set(buildModel(r.trace).messages.map((m) => m.label));
+    for (const label of labels) {
+      assert.doesNotMatch(label, /[{"]/, `${protocol}: no JSON in "${label}"`);
+      assert.ok(label.length <= (label.startsWith('ack') ? 20 : 16), `${protocol}: "${label}"`);
+      if (!label.startsWith('ack')) assert.match(label, pattern, `${protocol}: "${label}"`);
+    }
+    if (protocol === 'bracha') {
+      for (const k of ['SEND', 'ECHO', 'READY'])
+        assert.ok(
+          [...labels].some((l) => l.startsWith(k)),
+          `bracha has ${k} arrows`,
+        );
+    }
+    if (protocol === 'gossip-rb') assert.ok([...labels].some((l) => l.startsWith('batch')));
+    else assert.ok(labels.has('ack ≤1'), `${protocol}: link acks are labelled "ack"`);
+  }
+  // The origin of a gossip item is an index into the node list (the order the nodes started in).
+  const nodes = ['n1', 'n2', 'n3'];
+  const one = { k: 'b', w: [0, 0, 0], m: [{ o: 2, n: 4, v: 'x' }] };
+  assert.equal(messageLabel(one, { nodes }), 'batch n3#4');
+  const three = { ...one, m: [one.m[0], one.m[0], one.m[0]] };
+  assert.equal(messageLabel(three, { nodes }), 'batch ×3');
+  assert.equal(
+    messageLabel(
+      { type: 'data', seq: 7, payload: { k: 'beb', n: 2, payload: 'p' } },
+      { from: 'n4' },
+    ),
+    'beb n4#2',
+  );
 });
