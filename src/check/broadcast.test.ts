@@ -402,6 +402,25 @@ test('FIFO: delivering m2 before an earlier broadcast m1 of the same origin is t
   assert.deepEqual(indices(fifoDelivery([...trace, crash('n3')])), [4, 5, 13]);
 });
 
+test('FIFO, agreement and uniform agreement bind honest origins only: a Byzantine origin orders and spreads its messages as it likes', () => {
+  const trace = timed([
+    ...starts('n1', 'n2', 'n3'),
+    bcast('n3', 'a'), // 3
+    bcast('n3', 'b'), // 4
+    dlv('n1', 'n3', 2, 'b'), // 5: before "a", and n2 never delivers "b"
+    dlv('n1', 'n3', 1, 'a'),
+    dlv('n2', 'n3', 1, 'a'),
+  ]);
+  // Judged as honest, n3's messages break FIFO order and agreement.
+  assert.deepEqual(indices(fifoDelivery(trace)), [3, 4, 5]);
+  assert.equal(agreement(trace).holds, false);
+  assert.equal(uniformAgreement(trace).holds, false);
+  // n3 is Byzantine: no order or agreement is owed for its messages.
+  for (const check of [fifoDelivery, agreement, uniformAgreement]) {
+    assertHolds(check(trace, { byzantine: ['n3'] }));
+  }
+});
+
 test('FIFO: a delivery never broadcast or broadcast later does not count as delivered', () => {
   const trace = timed([
     start('n1'),
