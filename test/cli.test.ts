@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { formatMatrix } from '../src/cli/format.ts';
 import type { MatrixResult } from '../src/matrix/matrix.ts';
 import { protocols } from '../src/matrix/registry.ts';
-import { FAULT_MODELS } from '../src/matrix/spec.ts';
+import { FAULT_DESCRIPTIONS, FAULT_MODELS } from '../src/matrix/spec.ts';
 
 const bin = new URL('../bin/steadfast.mjs', import.meta.url).pathname;
 
@@ -306,4 +306,28 @@ test('matrix text: runs/safe/live per cell, vacuous cells, explanations, within 
   const at = lines.findIndex((l) => l.includes('bracha × crash: fail-safe: validity'));
   assert.ok(at > 0);
   assert.equal(lines[at + 1], `      why: ${why}`);
+});
+
+test('matrix, sim and explore --help list every fault model with its exact parameters', () => {
+  for (const cmd of ['matrix', 'sim', 'explore']) {
+    const r = run(cmd, '--help');
+    assert.equal(r.code, 0);
+    const flat = r.out.replace(/\s+/g, ' ');
+    for (const f of FAULT_MODELS) {
+      assert.ok(
+        flat.includes(`${f} ${FAULT_DESCRIPTIONS[f]}`),
+        `${cmd} --help lacks ${f}: ${FAULT_DESCRIPTIONS[f]}`,
+      );
+    }
+  }
+});
+
+test('a reader that closes the pipe early ends the command quietly, exit 0, no stack trace', () => {
+  const r = spawnSync(
+    '/bin/sh',
+    ['-c', `"${process.execPath}" "${bin}" matrix --seeds 2 --json | head -c 10`],
+    { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+  );
+  assert.equal(r.status, 0);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error|at /);
 });

@@ -58,7 +58,7 @@ export const NODE_RANGES = {
   matrix: {
     min: 2,
     max: 50,
-    why: 'every cell runs --seeds runs of every protocol, 2,400 runs by default',
+    why: 'every cell runs --seeds runs of every protocol, 18,000 runs by default',
   },
   cluster: {
     min: 2,

@@ -28,6 +28,7 @@ import { runPool } from '../matrix/pool.ts';
 import { protocols } from '../matrix/registry.ts';
 import { shrink } from '../matrix/shrink.ts';
 import {
+  FAULT_DESCRIPTIONS,
   FAULT_MODELS,
   firstViolation,
   materialize,
@@ -209,6 +210,25 @@ export function faultsLabel(o: SimFlags): string {
     : `${o.faults} + ${extra.join(', ')}`;
 }
 
+/** The fault models with their exact parameters, for `--help` (the README's table). */
+function faultModelsHelp(): string {
+  const width = Math.max(...FAULT_MODELS.map((f) => f.length));
+  const lines = FAULT_MODELS.map((f) => {
+    const words = FAULT_DESCRIPTIONS[f].split(' ');
+    const out: string[] = [];
+    let line = '';
+    for (const w of words) {
+      if (line.length > 0 && line.length + 1 + w.length > 100 - width - 4) {
+        out.push(line);
+        line = w;
+      } else line = line.length === 0 ? w : `${line} ${w}`;
+    }
+    out.push(line);
+    return out.map((l, i) => `  ${(i === 0 ? f : '').padEnd(width)}  ${l}`).join('\n');
+  });
+  return `\nFault models (--faults; each run draws its parameters from its seed):\n${lines.join('\n')}\n`;
+}
+
 function protocolNames(): string[] {
   return protocols().map((p) => p.name);
 }
@@ -222,6 +242,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .description(
       'run every protocol under every fault model over many seeds and classify each cell',
     )
+    .addHelpText('after', faultModelsHelp)
     .addOption(
       new Option('--protocols <list>', `comma-separated protocols (default: all)`).argParser(
         listArg('--protocols', protocolNames()),
@@ -328,6 +349,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .description(
       'run one protocol under one fault model for one seed; print the verdicts; write the trace',
     )
+    .addHelpText('after', faultModelsHelp)
     .addOption(
       new Option('--protocol <name>', 'protocol').choices(protocolNames()).makeOptionMandatory(),
     )
@@ -431,6 +453,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
   program
     .command('explore')
     .description('run many seeds of one scenario in parallel; shrink the first counterexample')
+    .addHelpText('after', faultModelsHelp)
     .addOption(
       new Option('--protocol <name>', 'protocol').choices(protocolNames()).makeOptionMandatory(),
     )

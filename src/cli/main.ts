@@ -77,6 +77,11 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that stops early (`steadfast … | head`) is not an error of ours: end quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = buildProgram(
     (s) => process.stdout.write(s),
     (s) => process.stderr.write(s),
