@@ -65,8 +65,6 @@ export interface DurableWrite {
 /** A node's durable state as handed to `handleStart`: key → value, in first-write order. */
 export type DurableState = ReadonlyMap<string, unknown>;
 
-export const NO_STATE: DurableState = new Map();
-
 export type Output<M, D> =
   | { readonly kind: 'send'; readonly to: NodeId; readonly msg: M }
   | { readonly kind: 'setTimer'; readonly name: string; readonly at: Instant }

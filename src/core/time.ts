@@ -27,5 +27,3 @@ export function addMs(t: Instant, durationMs: number): Instant {
 export function elapsedMs(earlier: Instant, later: Instant): number {
   return later - earlier;
 }
-
-export const ZERO: Instant = instant(0);

@@ -361,13 +361,6 @@ ENTRIES.push({
   check: broadcastCheck('brb'),
 });
 
-/** Adds or replaces a protocol (for tests and extensions). */
-export function registerProtocol(entry: ProtocolEntry): void {
-  const i = ENTRIES.findIndex((e) => e.name === entry.name);
-  if (i >= 0) ENTRIES[i] = entry;
-  else ENTRIES.push(entry);
-}
-
 export function protocols(): readonly ProtocolEntry[] {
   return ENTRIES;
 }
