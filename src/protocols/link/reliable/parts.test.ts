@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createRng } from '../../../core/rng.ts';
+import { instant } from '../../../core/time.ts';
+import { idemKey, parseKey, rxKey, seqKey, txKey } from './durable-keys.ts';
+import { ReliableEndpoint } from './endpoint.ts';
+import { MODES } from './wire.ts';
+import { POLICY } from './policy.ts';
+import { parseTimer, timerName } from './timers.ts';
+import { RttEstimator } from './rtt.ts';
+
+const id = fc.string({ minLength: 1, maxLength: 12 });
+
+test('durable keys: every key parses back to what was formatted, ids and keys with "/" included', () => {
+  fc.assert(
+    fc.property(id, fc.nat(), fc.string({ maxLength: 20 }), (peer, seq, key) => {
+      assert.deepEqual(parseKey(seqKey(peer)), { kind: 'seq', peer });
+      assert.deepEqual(parseKey(rxKey(peer)), { kind: 'rx', peer });
+      assert.deepEqual(parseKey(txKey(peer, seq)), { kind: 'tx', peer, seq });
+      assert.deepEqual(parseKey(idemKey(key)), { kind: 'key', key });
+    }),
+    { numRuns: 2000 },
+  );
+  assert.deepEqual(parseKey('app'), { kind: 'app' });
+  assert.deepEqual(parseKey('applied'), { kind: 'applied' });
+  for (const junk of ['', 'tx/', 'tx/a', 'tx/a/b', 'tx/a/-1', 'seq/', 'rx/', 'other/a']) {
+    assert.equal(parseKey(junk), undefined, junk);
+  }
+});
+
+test('timers: names parse back to { kind, peer } for every peer id; other names are not ours', () => {
+  fc.assert(
+    fc.property(fc.constantFrom('rto' as const, 'ack' as const), id, (kind, peer) => {
+      assert.deepEqual(parseTimer(timerName({ kind, peer })), { kind, peer });
+    }),
+  );
+  for (const junk of ['rto', 'x/n1', '', 'ackn1']) assert.equal(parseTimer(junk), undefined);
+});
+
+test('policy: one row per mode, and the rows are the guarantees the table in policy.ts states', () => {
+  assert.deepEqual(Object.keys(POLICY).sort(), [...MODES].sort());
+  // Only at-most-once sends once; only the durable modes keep a durable buffer.
+  assert.deepEqual(
+    MODES.filter((m) => !POLICY[m].retransmit),
+    ['amo'],
+  );
+  assert.deepEqual(
+    MODES.filter((m) => POLICY[m].durableBuffer),
+    ['alo', 'eo'],
+  );
+  assert.deepEqual(
+    MODES.filter((m) => !POLICY[m].dedup),
+    ['alo'],
+  );
+  assert.deepEqual(
+    MODES.filter((m) => POLICY[m].idempotencyKeys),
+    ['eo'],
+  );
+});
+
+test('RTT estimator: RFC 6298 arithmetic, backoff once per RTO interval, RTO kept in bounds', () => {
+  const r = new RttEstimator({
+    rtoInitialMs: 200,
+    rtoMinMs: 100,
+    rtoMaxMs: 1000,
+    clockGranularityMs: 1,
+  });
+  assert.equal(r.rtoMs, 200);
+  r.sample(40); // SRTT 40, RTTVAR 20, RTO 40 + 80 = 120
+  assert.equal(r.srttMs, 40);
+  assert.equal(r.rtoMs, 120);
+  r.backoff(1000);
+  assert.equal(r.rtoMs, 240);
+  r.backoff(1100); // within the interval (until 1120): no second doubling
+  assert.equal(r.rtoMs, 240);
+  r.backoff(1120);
+  assert.equal(r.rtoMs, 480);
+  for (let t = 2000; t < 10_000; t += 2000) r.backoff(t);
+  assert.equal(r.rtoMs, 1000);
+  assert.equal(r.minRttMs, 40);
+});
+
+test('a node id containing "/" sends, restarts from its durable state and resends', () => {
+  const ctx = { id: 'dc1/a', nodes: ['dc1/a', 'dc2/b'], rng: createRng(1) };
+  const a = new ReliableEndpoint(ctx, { defaultMode: 'eo' });
+  a.handleStart(instant(0), new Map());
+  a.handleCommand(instant(0), { type: 'send', to: 'dc2/b', payload: 'x' });
+  const durable = new Map<string, unknown>();
+  for (let o = a.pollOutput(); o !== undefined; o = a.pollOutput()) {
+    if (o.kind === 'persist') for (const w of o.writes) durable.set(w.key, w.value);
+  }
+  assert.ok(durable.has('tx/dc2/b/1'));
+  const again = new ReliableEndpoint({ ...ctx, rng: createRng(2) }, { defaultMode: 'eo' });
+  again.handleStart(instant(10), durable);
+  const sent: { to: string; seq: unknown }[] = [];
+  for (let o = again.pollOutput(); o !== undefined; o = again.pollOutput()) {
+    if (o.kind === 'send') sent.push({ to: o.to, seq: (o.msg as { seq?: unknown }).seq });
+  }
+  assert.deepEqual(sent, [{ to: 'dc2/b', seq: 1 }]);
+});
