@@ -3,9 +3,10 @@
  * over a long exactly-once run. Everything here is simulated (virtual time, seeded), so the figures
  * are deterministic per seed; only the wall-clock times vary.
  *
- * A `Tap` wraps each node's protocol object without changing it: it forwards every input and
- * output unchanged, and on the side notes deliveries (with the virtual time of the input that
- * caused them) and can sample `stats()` after every input, for exact peaks.
+ * A `Tap` wraps each node's protocol object without changing it: it forwards every input
+ * unchanged and can sample `stats()` after every input, for exact peaks. Deliveries (with the
+ * virtual time of the input that caused them) are noted as the simulator's step executor carries
+ * them out (`onOutput`), so a delivery a crash cut short is never counted.
  */
 
 import type { NodeId } from '../src/core/ids.ts';
@@ -60,8 +61,6 @@ interface TapHooks {
 }
 
 class Tap implements Protocol<ReliableMsg, Send, Delivered> {
-  private now = 0;
-
   constructor(
     private readonly inner: Protocol<ReliableMsg, Send, Delivered>,
     private readonly node: NodeId,
@@ -69,33 +68,27 @@ class Tap implements Protocol<ReliableMsg, Send, Delivered> {
   ) {}
 
   handleStart(now: Instant, durable: DurableState): void {
-    this.now = now;
     this.inner.handleStart(now, durable);
     this.hooks.afterInput?.(this.node, this.inner);
   }
 
   handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {
-    this.now = now;
     this.inner.handleMessage(now, from, msg);
     this.hooks.afterInput?.(this.node, this.inner);
   }
 
   handleTimer(now: Instant, name: string): void {
-    this.now = now;
     this.inner.handleTimer(now, name);
     this.hooks.afterInput?.(this.node, this.inner);
   }
 
   handleCommand(now: Instant, cmd: Send): void {
-    this.now = now;
     this.inner.handleCommand(now, cmd);
     this.hooks.afterInput?.(this.node, this.inner);
   }
 
   pollOutput(): Output<ReliableMsg, Delivered> | undefined {
-    const o = this.inner.pollOutput();
-    if (o?.kind === 'deliver') this.hooks.onDeliver?.(this.node, this.now, o.event);
-    return o;
+    return this.inner.pollOutput();
   }
 
   stats(): Readonly<Record<string, number>> {
@@ -103,11 +96,23 @@ class Tap implements Protocol<ReliableMsg, Send, Delivered> {
   }
 }
 
-function tapped(stack: LinkStack, hooks: TapHooks): LinkStack {
+/** The stack with every node tapped, and the simulator's `onOutput` hook for its deliveries. */
+function tapped(
+  stack: LinkStack,
+  hooks: TapHooks,
+): {
+  readonly stack: LinkStack;
+  readonly onOutput: (node: NodeId, o: Output<ReliableMsg, Delivered>, at: number) => void;
+} {
   return {
-    name: stack.name,
-    create: (ctx) => new Tap(stack.create(ctx), ctx.id, hooks),
-    isMessage: (v: unknown): v is ReliableMsg => stack.isMessage(v),
+    stack: {
+      name: stack.name,
+      create: (ctx) => new Tap(stack.create(ctx), ctx.id, hooks),
+      isMessage: (v: unknown): v is ReliableMsg => stack.isMessage(v),
+    },
+    onOutput: (node, o, at) => {
+      if (o.kind === 'deliver') hooks.onDeliver?.(node, at, o.event);
+    },
   };
 }
 
@@ -173,7 +178,7 @@ export function goodputRun(c: GoodputConfig): GoodputResult {
   }
   const counter = new DistinctCounter(c.messages);
   let lastDeliveryMs = 0;
-  const stack = tapped(linkStack('perfect'), {
+  const { stack, onOutput } = tapped(linkStack('perfect'), {
     onDeliver: (_node, at, event) => {
       const before = counter.distinct;
       counter.add(event.payload);
@@ -188,6 +193,7 @@ export function goodputRun(c: GoodputConfig): GoodputResult {
     seed: c.seed,
     nodes: [SENDER, RECEIVER],
     stack,
+    onOutput,
     network: { lossProbability: c.loss, delay: { kind: 'fixed', ms: c.oneWayMs } },
     wire: { encode: false },
     workload,
@@ -254,7 +260,7 @@ export function overheadRun(c: OverheadConfig): OverheadResult {
   let lastDeliveryMs = 0;
   let sendBufferPeak = 0;
   let dedupPeak = 0;
-  const stack = tapped(linkStack(c.kind), {
+  const { stack, onOutput } = tapped(linkStack(c.kind), {
     onDeliver: (_node, at, event) => {
       counter.add(event.payload);
       lastDeliveryMs = at;
@@ -282,6 +288,7 @@ export function overheadRun(c: OverheadConfig): OverheadResult {
     seed: c.seed,
     nodes: [SENDER, RECEIVER],
     stack,
+    onOutput,
     network: { lossProbability: c.loss, delay: c.delay },
     wire: { encode: true },
     workload,
@@ -371,7 +378,7 @@ export function dedupRun(c: DedupConfig): DedupResult {
   const total = c.senders * c.perSender;
   const senders = nodeIds(c.senders);
   const counter = new DistinctCounter(total);
-  const stack = tapped(linkStack('exactly-once'), {
+  const { stack, onOutput } = tapped(linkStack('exactly-once'), {
     onDeliver: (_node, _at, event) => {
       counter.add(event.payload);
     },
@@ -380,6 +387,7 @@ export function dedupRun(c: DedupConfig): DedupResult {
     seed: c.seed,
     nodes: [...senders, RX],
     stack,
+    onOutput,
     network: { lossProbability: c.loss, delay: c.delay },
     wire: { encode: c.encode },
     record: false,

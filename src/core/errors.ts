@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'unknown-peer'
   | 'unknown-command'
   | 'frame-too-large'
-  | 'not-running';
+  | 'not-running'
+  /** A protocol emitted a message that cannot be encoded (not plain data, too large): a bug. */
+  | 'unencodable';
 
 /** Local misuse: thrown synchronously to the caller that made the mistake. */
 export class SteadfastError extends Error {

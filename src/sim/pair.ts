@@ -3,10 +3,12 @@
  * and h11's `ConnectionPair`): no randomness, no scheduler; the test decides which message is
  * delivered, dropped or duplicated and when time advances.
  *
- * Guarantees: outputs are carried out in order; `persist`ed records are kept per node and handed
- * back by `crashAndRecover`; timers fire only through `advance`.
+ * Guarantees: outputs are carried out in order, by the step executor every driver uses
+ * (core/executor.ts); `persist`ed records are kept per node and handed back by
+ * `crashAndRecover`; timers fire only through `advance`.
  */
 
+import { drainOutputs, type OutputSink } from '../core/executor.ts';
 import type { NodeId } from '../core/ids.ts';
 import { applyWrites, type Protocol, type StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
@@ -134,26 +136,28 @@ export class Pair<M, C, D> {
   }
 
   private drain(id: NodeId): void {
-    const p = this.proto(id);
+    drainOutputs(this.proto(id), this.sinkOf(id));
+  }
+
+  private sinkOf(id: NodeId): OutputSink<M, D> {
     const timers = this.timers.get(id) ?? new Map<string, number>();
-    for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
-      switch (o.kind) {
-        case 'send':
-          this.inFlight.push({ from: id, to: o.to, msg: o.msg });
-          break;
-        case 'setTimer':
-          timers.set(o.name, o.at);
-          break;
-        case 'cancelTimer':
-          timers.delete(o.name);
-          break;
-        case 'deliver':
-          this.delivered.get(id)?.push(o.event);
-          break;
-        case 'persist':
-          applyWrites(this.durable.get(id) ?? new Map<string, unknown>(), o.writes);
-          break;
-      }
-    }
+    return {
+      send: (o) => {
+        this.inFlight.push({ from: id, to: o.to, msg: o.msg });
+      },
+      setTimer: (o) => {
+        timers.set(o.name, o.at);
+      },
+      cancelTimer: (o) => {
+        timers.delete(o.name);
+      },
+      deliver: (o) => {
+        this.delivered.get(id)?.push(o.event);
+      },
+      persist: (o) => {
+        applyWrites(this.durable.get(id) ?? new Map<string, unknown>(), o.writes);
+        return undefined;
+      },
+    };
   }
 }

@@ -12,7 +12,8 @@ import { addMs, type Instant } from '../core/time.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
 import { fairLossLink, type LinkSend } from '../protocols/link/fair-loss.ts';
 import { generateNemesis } from './nemesis.ts';
-import { Simulator, type ScheduledCommand } from './simulator.ts';
+import { SimulationError, Simulator, type ScheduledCommand } from './simulator.ts';
+import { SteadfastError } from '../core/errors.ts';
 import { createRng } from '../core/rng.ts';
 
 const nodes = nodeIds(5);
@@ -427,5 +428,51 @@ test('bad network settings are refused with the field named', () => {
         wire: { encode: false },
       }),
     /corruption needs encoded frames/,
+  );
+});
+
+test('an unencodable message stops the run with a typed error naming its kind and the seed', () => {
+  class Unencodable
+    extends OutputQueue<unknown, never>
+    implements Protocol<unknown, number, never>
+  {
+    constructor(private readonly ctx: NodeContext) {
+      super();
+    }
+    handleStart(): void {
+      // nothing at start
+    }
+    handleMessage(): void {
+      // never receives
+    }
+    handleTimer(): void {
+      // no timers
+    }
+    handleCommand(): void {
+      this.send(this.ctx.nodes[1] ?? '', { type: 'bad', payload: new Map() });
+    }
+    stats() {
+      return {};
+    }
+  }
+  const sim = new Simulator({
+    seed: 77,
+    nodes: ['a', 'b'],
+    stack: {
+      name: 'unencodable',
+      create: (ctx) => new Unencodable(ctx),
+      isMessage: (v): v is unknown => v !== undefined,
+    },
+    workload: [{ at: 1, node: 'a', cmd: 0 }],
+  });
+  assert.throws(
+    () => sim.runUntil(5),
+    (err: unknown) =>
+      err instanceof SimulationError &&
+      err.seed === 77 &&
+      err.message.includes('seed=77') &&
+      err.cause instanceof SteadfastError &&
+      err.cause.code === 'unencodable' &&
+      err.cause.message.includes("'bad' message from a to b"),
   );
 });

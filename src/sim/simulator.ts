@@ -16,9 +16,18 @@
  * Assumes: protocols emit plain-data messages their `isMessage` accepts.
  */
 
-import { decodeFrame, dropReasonOf, encodeFrame, type FrameOptions } from '../core/frame.ts';
+import {
+  checkInbound,
+  decodeInbound,
+  drainOutputs,
+  FrameEncoder,
+  type Inbound,
+  type OutputSink,
+} from '../core/executor.ts';
+import { encodeFrame, type FrameOptions } from '../core/frame.ts';
+import { EventHeap, type Scheduled } from '../core/heap.ts';
 import type { NodeId } from '../core/ids.ts';
-import { decodePayload, encodePayload } from '../core/payload.ts';
+import { encodePayload } from '../core/payload.ts';
 import {
   applyWrites,
   type NodeContext,
@@ -28,8 +37,8 @@ import {
 } from '../core/protocol.ts';
 import { createRng, type Rng } from '../core/rng.ts';
 import { instant } from '../core/time.ts';
+import { TimerTable } from '../core/timers.ts';
 import { persistEvent, type CrashPoint, type DropReason, type TraceEvent } from '../core/trace.ts';
-import { EventHeap, type Scheduled } from './heap.ts';
 import type { NemesisAction, TimedAction } from './nemesis.ts';
 import {
   linkKey,
@@ -91,6 +100,11 @@ export interface SimOptions<M, C, D> {
   readonly racers?: readonly NodeId[];
   /** Record events in `trace` (default true). Off: only counters, for benchmarks. */
   readonly record?: boolean;
+  /**
+   * Called for every output a node carries out, with the virtual time of the input that caused it
+   * (benchmarks observe deliveries without recording a trace). Not for lost outputs.
+   */
+  readonly onOutput?: (node: NodeId, output: Output<M, D>, nowMs: number) => void;
   /** Called for every event as it happens (for live apps above the stack, tests, progress). */
   readonly observer?: (event: TraceEvent, sim: Simulator<M, C, D>) => void;
   /** Bound on events processed, to stop a livelocked run (default 50 million). */
@@ -103,8 +117,10 @@ interface SimNode<M, C, D> {
   up: boolean;
   incarnation: number;
   readonly durable: Map<string, unknown>;
-  /** Armed timers: name → generation; a fired timer whose generation differs was replaced. */
-  readonly timers: Map<string, number>;
+  /** Armed timers' generations (a deadline of a replaced or cancelled arming is ignored). */
+  readonly timers: TimerTable;
+  /** Where the executor carries this node's outputs out (core/executor.ts). */
+  sink: OutputSink<M, D>;
   /** Armed crash-between-outputs: crash after this many outputs of the next long-enough step. */
   crashAfterOutputs: number | undefined;
   /** Identifies the current arming (a deadline for an older arming is ignored). */
@@ -188,6 +204,7 @@ export class Simulator<M, C, D> {
   private readonly blocked = new Set<string>();
   private readonly encode: boolean;
   private readonly frameOpts: FrameOptions;
+  private readonly encoder: FrameEncoder;
   private readonly record: boolean;
   /** Whether events are built at all (recorded or observed); off in benchmarks. */
   private readonly tracing: boolean;
@@ -197,7 +214,6 @@ export class Simulator<M, C, D> {
   private readonly kept: Map<number, { from: NodeId; to: NodeId; data: unknown }> | undefined;
   private plannedNext = 0;
   private nextMsgId = 1;
-  private timerGen = 1;
   private nowMs = 0;
   private started = false;
 
@@ -219,6 +235,7 @@ export class Simulator<M, C, D> {
     }
     this.encode = opts.wire?.encode ?? true;
     this.frameOpts = opts.wire?.frame ?? { checksum: true };
+    this.encoder = new FrameEncoder(this.frameOpts);
     this.record = opts.record ?? true;
     this.tracing = this.record || opts.observer !== undefined;
     this.maxEvents = opts.maxEvents ?? 50_000_000;
@@ -226,17 +243,20 @@ export class Simulator<M, C, D> {
       throw new RangeError('corruption needs encoded frames: set wire.encode to true');
     }
     for (const id of opts.nodes) {
-      this.nodes.set(id, {
+      const n: SimNode<M, C, D> = {
         id,
         proto: undefined,
         up: false,
         incarnation: 0,
         durable: new Map(),
-        timers: new Map(),
+        timers: new TimerTable(),
+        sink: undefined as unknown as OutputSink<M, D>, // set just below (it needs `n`)
         crashAfterOutputs: undefined,
         armId: 0,
         recoverAfterMs: undefined,
-      });
+      };
+      n.sink = this.sinkOf(n);
+      this.nodes.set(id, n);
     }
     // The up-front schedule (nemesis, then workload) is kept out of the heap in one sorted list
     // read through a cursor: the heap stays small (in-flight messages and timers), and at equal
@@ -369,8 +389,7 @@ export class Simulator<M, C, D> {
         break;
       case 'timer': {
         const n = this.node(e.node);
-        if (!n.up || n.incarnation !== e.inc || n.timers.get(e.name) !== e.gen) return;
-        n.timers.delete(e.name);
+        if (!n.up || n.incarnation !== e.inc || !n.timers.fire(e.name, e.gen)) return;
         this.counters.timers++;
         if (this.tracing)
           this.emitEvent({ t: this.nowMs, type: 'timer', node: n.id, name: e.name });
@@ -471,6 +490,7 @@ export class Simulator<M, C, D> {
     this.emitEvent(e);
   }
 
+  /** A protocol threw, or emitted a message that cannot be encoded: stop, naming the seed. */
   private fail(n: SimNode<M, C, D>, err: unknown): never {
     throw new SimulationError(
       `node ${n.id} threw at t=${this.nowMs} (reproduce with seed=${this.seed}): ${String(err)}`,
@@ -480,75 +500,78 @@ export class Simulator<M, C, D> {
   }
 
   /**
-   * Carries out a node's outputs in order after one input (possibly crashing midway). A crash
-   * midway also undoes the step's lazy persists that no ordinary persist of the step has followed
-   * yet (core/protocol.ts, LAZY PERSISTS): a driver carries out later outputs before such a write
-   * is durable, so a crash there can lose it.
+   * Carries out a node's outputs in order after one input, through the step executor (possibly
+   * crashing midway: the executor also undoes the step's lazy persists that no ordinary persist
+   * of the step has followed yet, core/protocol.ts LAZY PERSISTS; a driver carries out later
+   * outputs before such a write is durable, so a crash there can lose it).
    */
   private drain(n: SimNode<M, C, D>, p: Protocol<M, C, D>): void {
-    let done = 0;
-    let last: Output<M, D>['kind'] | 'input' = 'input';
-    /** Undo records of the step's lazy writes not yet made durable by an ordinary persist. */
-    const undo: { key: string; had: boolean; prev: unknown }[] = [];
-    for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
-      if (n.crashAfterOutputs !== undefined && done === n.crashAfterOutputs) {
-        let lost = 1;
-        while (p.pollOutput() !== undefined) lost++;
-        for (let i = undo.length - 1; i >= 0; i--) {
-          const u = undo[i];
-          if (u === undefined) continue;
-          if (u.had) n.durable.set(u.key, u.prev);
-          else n.durable.delete(u.key);
-        }
-        this.crash(n, lost, { after: last, before: o.kind }, undo.length);
-        return;
-      }
-      if (o.kind === 'persist') {
-        if (o.lazy === true) {
-          for (const w of o.writes) {
-            undo.push({ key: w.key, had: n.durable.has(w.key), prev: n.durable.get(w.key) });
-          }
-        } else undo.length = 0;
-      }
-      this.execute(n, o);
-      last = o.kind;
-      done++;
+    const cut = drainOutputs(p, n.sink, n.crashAfterOutputs);
+    if (cut !== undefined) {
+      this.crash(n, cut.lostOutputs, { after: cut.after, before: cut.before }, cut.lostWrites);
     }
   }
 
-  private execute(n: SimNode<M, C, D>, o: Output<M, D>): void {
-    switch (o.kind) {
-      case 'send':
+  /** How a node's outputs are carried out: the network, the event heap, the trace, its storage. */
+  private sinkOf(n: SimNode<M, C, D>): OutputSink<M, D> {
+    const sink: OutputSink<M, D> = {
+      send: (o) => {
         this.transmit(n.id, o.to, o.msg);
-        break;
-      case 'setTimer': {
-        const gen = this.timerGen++;
-        n.timers.set(o.name, gen);
+      },
+      setTimer: (o) => {
         this.heap.push({
           at: Math.max(o.at, this.nowMs),
           seq: 0,
           kind: 'timer',
           node: n.id,
           name: o.name,
-          gen,
+          gen: n.timers.arm(o.name),
           inc: n.incarnation,
         });
-        break;
-      }
-      case 'cancelTimer':
-        n.timers.delete(o.name);
-        break;
-      case 'deliver':
+      },
+      cancelTimer: (o) => {
+        n.timers.cancel(o.name);
+      },
+      deliver: (o) => {
         this.counters.delivers++;
         if (this.tracing)
           this.emitEvent({ t: this.nowMs, type: 'deliver', node: n.id, event: o.event });
-        break;
-      case 'persist':
+      },
+      persist: (o, undoable) => {
+        const undo = undoable ? undoWrites(n.durable, o.writes) : undefined;
         this.counters.persists++;
         applyWrites(n.durable, o.writes);
         if (this.tracing) this.emitEvent(persistEvent(this.nowMs, n.id, o));
-        break;
-    }
+        return undo;
+      },
+    };
+    const tap = this.opts.onOutput;
+    if (tap === undefined) return sink;
+    const seen = (o: Output<M, D>): void => {
+      tap(n.id, o, this.nowMs);
+    };
+    return {
+      send: (o) => {
+        seen(o);
+        sink.send(o);
+      },
+      setTimer: (o) => {
+        seen(o);
+        sink.setTimer(o);
+      },
+      cancelTimer: (o) => {
+        seen(o);
+        sink.cancelTimer(o);
+      },
+      deliver: (o) => {
+        seen(o);
+        sink.deliver(o);
+      },
+      persist: (o, undoable) => {
+        seen(o);
+        return sink.persist(o, undoable);
+      },
+    };
   }
 
   private faultsFor(from: NodeId, to: NodeId): LinkFaults {
@@ -583,7 +606,12 @@ export class Simulator<M, C, D> {
     let data: unknown = msg;
     let bytes = 0;
     if (this.encode) {
-      const frame = encodeFrame({ from, to, payload: encodePayload(msg) }, this.frameOpts);
+      let frame: Uint8Array;
+      try {
+        frame = this.encoder.encode(from, to, msg);
+      } catch (err) {
+        this.fail(this.node(from), err); // SteadfastError('unencodable'): a protocol bug
+      }
       data = frame;
       bytes = frame.length;
       this.counters.bytes += bytes;
@@ -715,38 +743,15 @@ export class Simulator<M, C, D> {
       this.dropped(id, copy, from, to, 'node-down');
       return;
     }
-    let msg: unknown = data;
-    let claimedFrom = from;
-    if (this.encode) {
-      const res = decodeFrame(data as Uint8Array, this.frameOpts);
-      if (!res.ok) {
-        const c = res.error.code;
-        this.dropped(id, copy, from, to, dropReasonOf(c), `${c}: ${res.error.detail}`);
-        return;
-      }
-      if (res.frame.to !== to) {
-        this.dropped(id, copy, from, to, 'malformed', `frame addressed to ${res.frame.to}`);
-        return;
-      }
-      claimedFrom = res.frame.from;
-      const payload = decodePayload(res.frame.payload);
-      if (!payload.ok) {
-        this.dropped(
-          id,
-          copy,
-          from,
-          to,
-          'malformed',
-          `${payload.error.code}: ${payload.error.detail}`,
-        );
-        return;
-      }
-      msg = payload.value;
-    }
-    if (!(this.opts.stacks?.[to] ?? this.opts.stack).isMessage(msg)) {
-      this.dropped(id, copy, from, to, 'malformed', 'not a message of this stack');
+    const stack = this.opts.stacks?.[to] ?? this.opts.stack;
+    const inbound: Inbound<M> = this.encode
+      ? decodeInbound(data as Uint8Array, this.frameOpts, to, stack)
+      : checkInbound(from, data, stack);
+    if (!inbound.ok) {
+      this.dropped(id, copy, from, to, inbound.reason, inbound.detail);
       return;
     }
+    const { from: claimedFrom, msg } = inbound;
     this.counters.receives++;
     const e: TraceEvent = { t: this.nowMs, type: 'receive', id, copy, from, to, msg };
     if (claimedFrom !== from) e.claimedFrom = claimedFrom;
@@ -872,6 +877,19 @@ export class Simulator<M, C, D> {
     }
     this.emitEvent({ t: this.nowMs, type: 'partition', blocked });
   }
+}
+
+/** How to undo `writes` on `state` (restores each key, last write first). */
+function undoWrites(state: Map<string, unknown>, writes: readonly { key: string }[]): () => void {
+  const before = writes.map((w) => ({ key: w.key, had: state.has(w.key), prev: state.get(w.key) }));
+  return () => {
+    for (let i = before.length - 1; i >= 0; i--) {
+      const u = before[i];
+      if (u === undefined) continue;
+      if (u.had) state.set(u.key, u.prev);
+      else state.delete(u.key);
+    }
+  };
 }
 
 /**

@@ -9,19 +9,22 @@
  *
  * A frame that arrives at a full buffer is dropped (an overrun, what an unpaced burst of datagrams
  * does on loopback). Everything random is drawn from one seeded Rng; persists are durable at once.
- * Guarantees: deterministic per seed; `run` stops at the last delivery or at `limitMs`.
+ * Guarantees: deterministic per seed; `run` stops at the last delivery or at `limitMs`. Outputs
+ * are carried out by the step executor every driver uses (src/core/executor.ts).
  */
 
-import type { NodeId } from '../../src/core/ids.ts';
+import { drainOutputs, type OutputSink } from '../../src/core/executor.ts';
+import { EventHeap, type Scheduled } from '../../src/core/heap.ts';
 import { applyWrites } from '../../src/core/protocol.ts';
 import { createRng } from '../../src/core/rng.ts';
 import { instant } from '../../src/core/time.ts';
+import { TimerTable } from '../../src/core/timers.ts';
 import {
   ReliableEndpoint,
+  type ReliableDeliver,
   type ReliableMsg,
   type ReliableOptions,
 } from '../../src/protocols/link/reliable.ts';
-import { EventHeap, type Scheduled } from '../../src/sim/heap.ts';
 
 export interface FlowConfig {
   readonly seed: number;
@@ -52,7 +55,7 @@ type Ev =
   | (Scheduled & { kind: 'toBuffer'; msg: ReliableMsg })
   | (Scheduled & { kind: 'served' })
   | (Scheduled & { kind: 'toSender'; msg: ReliableMsg })
-  | (Scheduled & { kind: 'timer'; node: NodeId; name: string; gen: number });
+  | (Scheduled & { kind: 'timer'; node: 'a' | 'b'; name: string; gen: number });
 
 export function runFlow(cfg: FlowConfig): FlowResult {
   const rng = createRng(cfg.seed);
@@ -67,9 +70,8 @@ export function runFlow(cfg: FlowConfig): FlowResult {
   );
   const net = rng.fork('net');
   const heap = new EventHeap<Ev>();
-  const timers = new Map<string, number>();
+  const timers = { a: new TimerTable(), b: new TimerTable() };
   const durable = new Map<string, unknown>();
-  let gen = 1;
   let now = 0;
   const buffer: ReliableMsg[] = [];
   let serving = false;
@@ -82,45 +84,43 @@ export function runFlow(cfg: FlowConfig): FlowResult {
   let lastDeliveryMs = 0;
   const serviceMs = 1 / cfg.ratePerMs;
 
-  const drain = (node: NodeId, p: ReliableEndpoint) => {
-    for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
-      switch (o.kind) {
-        case 'send':
-          framesSent++;
-          if (net.chance(cfg.lossProbability)) {
-            randomLosses++;
-            break;
-          }
-          heap.push(
-            node === 'a'
-              ? { at: now + cfg.oneWayMs, seq: 0, kind: 'toBuffer', msg: o.msg }
-              : { at: now + cfg.oneWayMs, seq: 0, kind: 'toSender', msg: o.msg },
-          );
-          break;
-        case 'setTimer': {
-          const g = gen++;
-          timers.set(`${node}:${o.name}`, g);
-          heap.push({ at: Math.max(now, o.at), seq: 0, kind: 'timer', node, name: o.name, gen: g });
-          break;
-        }
-        case 'cancelTimer':
-          timers.delete(`${node}:${o.name}`);
-          break;
-        case 'persist':
-          if (node === 'b') applyWrites(durable, o.writes);
-          break;
-        case 'deliver': {
-          const i = o.event.payload as number;
-          if (seen[i] === 1) duplicates++;
-          else {
-            seen[i] = 1;
-            delivered++;
-            lastDeliveryMs = now;
-          }
-          break;
-        }
+  const sinkOf = (node: 'a' | 'b'): OutputSink<ReliableMsg, ReliableDeliver> => ({
+    send: (o) => {
+      framesSent++;
+      if (net.chance(cfg.lossProbability)) {
+        randomLosses++;
+        return;
       }
-    }
+      heap.push(
+        node === 'a'
+          ? { at: now + cfg.oneWayMs, seq: 0, kind: 'toBuffer', msg: o.msg }
+          : { at: now + cfg.oneWayMs, seq: 0, kind: 'toSender', msg: o.msg },
+      );
+    },
+    setTimer: (o) => {
+      const gen = timers[node].arm(o.name);
+      heap.push({ at: Math.max(now, o.at), seq: 0, kind: 'timer', node, name: o.name, gen });
+    },
+    cancelTimer: (o) => {
+      timers[node].cancel(o.name);
+    },
+    persist: (o) => {
+      if (node === 'b') applyWrites(durable, o.writes);
+      return undefined;
+    },
+    deliver: (o) => {
+      const i = o.event.payload as number;
+      if (seen[i] === 1) duplicates++;
+      else {
+        seen[i] = 1;
+        delivered++;
+        lastDeliveryMs = now;
+      }
+    },
+  });
+  const sinks = { a: sinkOf('a'), b: sinkOf('b') };
+  const drain = (node: 'a' | 'b', p: ReliableEndpoint) => {
+    drainOutputs(p, sinks[node]);
   };
 
   const startService = () => {
@@ -163,8 +163,7 @@ export function runFlow(cfg: FlowConfig): FlowResult {
         drain('a', a);
         break;
       case 'timer': {
-        if (timers.get(`${e.node}:${e.name}`) !== e.gen) break;
-        timers.delete(`${e.node}:${e.name}`);
+        if (!timers[e.node].fire(e.name, e.gen)) break;
         const p = e.node === 'a' ? a : b;
         p.handleTimer(instant(now), e.name);
         drain(e.node, p);

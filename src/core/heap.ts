@@ -1,5 +1,6 @@
 /**
- * A binary min-heap of scheduled events ordered by (time, insertion sequence).
+ * A binary min-heap of scheduled events ordered by (time, insertion sequence): the simulator's
+ * event queue, the runtime driver's timer queue (core/timers.ts) and the test harnesses' queues.
  *
  * Guarantees: `pop` returns the earliest event; events at the same time come out in the order
  * they were pushed, so a run is deterministic whatever the heap's internal layout.
@@ -32,6 +33,11 @@ export class EventHeap<E extends Scheduled> {
       i = parent;
     }
     items[i] = e;
+  }
+
+  /** Drops every event (the insertion sequence keeps counting). */
+  clear(): void {
+    this.items.length = 0;
   }
 
   peek(): E | undefined {
