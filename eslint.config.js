@@ -7,10 +7,12 @@
 //   3. `@eslint/js` recommended + typescript-eslint `strictTypeChecked` for the TypeScript tree
 //   4. test-file relaxations
 //   5. the sans-I/O ban for protocol code (src/core, src/protocols; not their tests)
+//   6. the layer rule: which folder of src/ may import which (ARCHITECTURE.md, "Layers")
 //
 // test/lint-fixtures/** is ignored here; test/lint.test.ts lints those fixtures with THIS file
-// (`overrideConfigFile`) as if they lived in src/protocols/ and src/sim/.
+// (`overrideConfigFile`) as if they lived in src/ (src/protocols/, src/sim/, src/core/, ...).
 import { builtinModules } from 'node:module';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { defineConfig, globalIgnores } from 'eslint/config';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -94,6 +96,139 @@ const sansIoSyntax = [
     message: `${WHY}. import.meta (url, dirname, resolve) is about files on disk.`,
   },
 ];
+
+// ---------------------------------------------------------------------------------------------
+// The layer rule (`steadfast/layers`). Each folder of src/ is a layer and may import only from
+// itself and from the layers listed for it; ARCHITECTURE.md's "Layers" table shows the same graph
+// (keep the two in step). An entry names a folder, and covers the folders under it
+// (`src/protocols` is link, delivery and broadcast). A module import is judged by the file it
+// resolves to, so `../../src/runtime/x.ts` is caught as surely as `../runtime/x.ts`; package
+// imports are not judged here (the sans-I/O ban keeps Node builtins out of core and protocols).
+// Files under src/ must not import from outside it (test/, bench/, scripts/), and a src/ file in
+// no listed folder may not import src/ at all until its folder is added to LAYERS.
+//
+// Tests (*.test.ts) are exempt, as from the sans-I/O ban: a unit test beside the code drives it
+// with what sits above it (the pair harness in src/sim, the checkers in src/check, a host Mac).
+// ---------------------------------------------------------------------------------------------
+
+/** layer → the other layers it may import (a folder covers its subfolders). */
+const LAYERS = {
+  'src/core': [],
+  'src/platform': ['src/core'],
+  'src/protocols/link': ['src/core'],
+  'src/protocols/delivery': ['src/core', 'src/protocols/link'],
+  'src/protocols/broadcast': ['src/core', 'src/protocols/link'],
+  'src/sim': ['src/core', 'src/protocols'],
+  'src/check': ['src/core'],
+  'src/viz': ['src/core', 'src/check'],
+  'src/runtime': ['src/core', 'src/platform', 'src/protocols'],
+  'src/matrix': ['src/core', 'src/platform', 'src/protocols', 'src/sim', 'src/check'],
+  'src/scenarios': ['src/core', 'src/platform', 'src/protocols', 'src/sim', 'src/check', 'src/viz'],
+  'src/cli': [
+    'src/core',
+    'src/platform',
+    'src/protocols',
+    'src/sim',
+    'src/check',
+    'src/viz',
+    'src/runtime',
+    'src/matrix',
+    'src/scenarios',
+  ],
+};
+
+/**
+ * Imports the table does not allow, each allowed here alone: one file, one target, type-only.
+ * Each entry says why; removing the need for one is better than adding one.
+ */
+const LAYER_EXCEPTIONS = [
+  {
+    // The guarantee checkers are keyed by the delivery guarantee they judge. The name `Guarantee`
+    // ('at-most-once' | 'at-least-once' | 'exactly-once') is declared by the channel API in
+    // src/protocols/delivery; only the type crosses (erased at run time), and check/ still
+    // depends on no protocol code.
+    from: 'src/check/guarantees.ts',
+    to: 'src/protocols/delivery/guarantees.ts',
+    typeOnly: true,
+  },
+];
+
+const projectRoot = import.meta.dirname;
+const within = (path, folder) => path === folder || path.startsWith(`${folder}/`);
+const layerOf = (path) =>
+  Object.keys(LAYERS)
+    .filter((layer) => within(path, layer))
+    .sort((a, b) => b.length - a.length)[0];
+const describeAllowed = (layer) => {
+  const allowed = LAYERS[layer];
+  return allowed.length === 0
+    ? 'nothing outside itself'
+    : `only ${allowed.join(', ')} (and itself)`;
+};
+
+/** `true` when an import / export node brings in types only. */
+function typeOnly(node) {
+  if (node.type === 'TSImportType') return true;
+  if (node.importKind === 'type' || node.exportKind === 'type') return true;
+  const specifiers = node.specifiers ?? [];
+  return (
+    specifiers.length > 0 &&
+    specifiers.every((s) => s.importKind === 'type' || s.exportKind === 'type')
+  );
+}
+
+const layersRule = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'src/ folders import only the layers ARCHITECTURE.md allows them' },
+    schema: [],
+  },
+  create(context) {
+    const file = relative(projectRoot, context.filename).split(sep).join('/');
+    if (!within(file, 'src')) return {};
+    const from = layerOf(file);
+
+    function check(node, sourceNode) {
+      const spec = sourceNode?.value;
+      if (typeof spec !== 'string' || !(spec.startsWith('./') || spec.startsWith('../'))) return;
+      const target = relative(projectRoot, resolve(dirname(context.filename), spec))
+        .split(sep)
+        .join('/');
+      const to = layerOf(target);
+      const report = (message) => context.report({ node: sourceNode, message });
+      if (!within(target, 'src')) {
+        report(
+          `Layer rule (ARCHITECTURE.md): src/ must not import from outside src/; '${spec}' is ${target}.`,
+        );
+      } else if (from === undefined) {
+        report(
+          `Layer rule (ARCHITECTURE.md): ${file} is in no layer of LAYERS in eslint.config.js; add its folder there (and to ARCHITECTURE.md's table) before it imports '${spec}'.`,
+        );
+      } else if (to === from || LAYERS[from].some((layer) => within(to ?? target, layer))) {
+        return;
+      } else if (
+        LAYER_EXCEPTIONS.some(
+          (e) => e.from === file && e.to === target && (!e.typeOnly || typeOnly(node)),
+        )
+      ) {
+        return;
+      } else {
+        report(
+          `Layer rule (ARCHITECTURE.md): ${from} may import ${describeAllowed(from)}; '${spec}' is in ${to ?? target}.`,
+        );
+      }
+    }
+
+    return {
+      ImportDeclaration: (node) => check(node, node.source),
+      ExportNamedDeclaration: (node) => check(node, node.source),
+      ExportAllDeclaration: (node) => check(node, node.source),
+      ImportExpression: (node) => check(node, node.source),
+      TSImportType: (node) => check(node, node.argument?.literal),
+      TSExternalModuleReference: (node) => check(node, node.expression),
+    };
+  },
+};
 
 export default defineConfig([
   globalIgnores(['**/node_modules/', 'out/', 'artifacts/', 'test/lint-fixtures/**']),
@@ -190,5 +325,13 @@ export default defineConfig([
       'no-restricted-syntax': ['error', ...sansIoSyntax],
       'no-restricted-imports': ['error', sansIoImports],
     },
+  },
+
+  // 6. The layer rule (see LAYERS above), for every source file under src/ but tests.
+  {
+    files: ['src/**/*.ts', 'src/**/*.mjs'],
+    ignores: testFiles,
+    plugins: { steadfast: { rules: { layers: layersRule } } },
+    rules: { 'steadfast/layers': 'error' },
   },
 ]);
