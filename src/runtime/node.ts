@@ -13,9 +13,10 @@
  *   stdout {"type":"ready","id":…,"incarnation":…}   {"type":"deliver",…}   {"type":"stats",…}
  *          {"type":"error","code":…,"message":…}      {"type":"workload-done","sent":…}
  *
- * Link settings per transport (overridable under "reliable" in the config): up to 1,024
- * messages in flight per peer (a commit pipeline with a millisecond fsync needs that many to keep
- * a loopback link busy: 256 gave 12% less exactly-once throughput in bench runs), and
+ * Link settings per transport (overridable under "reliable" in the config): up to 2,048
+ * messages in flight per peer (a round trip holds a group commit at each end, so with a
+ * millisecond fsync the window must cover two commits' worth of messages to keep a loopback link
+ * busy; the measurements are in `linkOptions`), sequence numbers reserved 65,536 at a time, and
  *   - UDP: receiver window sized so that every peer's window of max-size frames fits this node's
  *     socket receive buffer (kernel truesize counted as frame + 1 KiB), loss-tolerant congestion
  *     control, selective acks bounded so an ack fits one datagram, acks delayed 1 ms (one ack per
@@ -95,15 +96,16 @@ export function linkOptions(
   const base: Partial<ReliableOptions> = {
     // 2,048 in flight: a round trip holds a group commit at each end, so the window has to cover
     // two commits' worth of messages. Two-process harness, 100,000 exactly-once 1 KiB messages,
-    // medians of interleaved runs: UDP 33.3k → 37.1k msg/s against 1,024 (3 runs each), 12.8k →
-    // 14.6k at 20% kernel drop (2 each), TCP 26.2k/29.0k → 28.8k/33.4k (2 each).
+    // medians of interleaved runs, 2,048 against 1,024: UDP 37.1k against 33.3k msg/s (3 runs
+    // each), 14.6k against 12.8k at 20% kernel drop (2 each), TCP 28.8k/33.4k against
+    // 26.2k/29.0k (2 each).
     sendWindowMax: 2048,
     // Sequence numbers reserved per durable write: the reservation is an ordinary persist, so the
     // turns after it wait for its commit, while the send-buffer writes are lazy and hold nothing
-    // (core/protocol.ts). With 1,024 about every other commit of a busy sender held one; a restart
-    // skips at most this many numbers (the floor in every frame moves the receiver past the gap).
-    // Harness medians, exactly-once UDP, 5 interleaved runs each: 28.0k → 33.8k msg/s with lazy
-    // send-buffer writes and this block against neither.
+    // (core/protocol.ts). A block of 1,024 held about every other commit of a busy sender; a
+    // restart skips at most this many numbers (the floor in every frame moves the receiver past
+    // the gap). Harness medians, exactly-once UDP, 5 interleaved runs each: 33.8k msg/s with lazy
+    // send-buffer writes and this block, 28.0k with neither.
     seqBlock: 65_536,
     ackDelayMs: 1,
     rtoInitialMs: 200,

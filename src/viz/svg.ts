@@ -63,14 +63,20 @@ export interface DiagramOptions {
   readonly window?: { readonly from?: number; readonly to?: number };
   /**
    * Gaps with no drawn event longer than this (ms) are compressed to a fixed height and marked.
-   * Default: 6 × the median flight time, at least 30 ms. `false`: never.
+   * Default: 4 × the median flight time, at least 24 ms. `false`: never.
    */
   readonly collapseIdleMs?: number | false;
-  /** Vertical scale (px per ms). Default: the median flight time spans about 36 px. */
+  /**
+   * Vertical scale (px per ms). Default: the median flight time of the drawn messages (at least
+   * 1 ms; 5 ms when no copy was received) spans 28 px, within 0.02 to 12 px per ms.
+   */
   readonly pxPerMs?: number;
   /** Horizontal distance between lanes (px). Default: from 220 (few nodes) down to 44. */
   readonly laneWidth?: number;
-  /** Message labels: 'auto' (default) labels when at most 600 arrows are drawn. */
+  /**
+   * Message labels: 'auto' (default) labels when at most 600 messages are drawn and lanes are at
+   * least 90 px apart.
+   */
   readonly labels?: 'auto' | 'all' | 'none';
   /** Draw the legend of the symbols used (default true). */
   readonly legend?: boolean;
