@@ -180,7 +180,7 @@ function pct(p: number): string {
 
 /**
  * What a `sim` run ran under, in words: the preset, or "custom faults: …" listing the fault
- * flags given on top of it (`--loss 0.3` alone used to print "under none").
+ * flags given on top of it (so `--loss 0.3` alone is never reported as "under none").
  */
 export function faultsLabel(o: SimFlags): string {
   const extra: string[] = [];

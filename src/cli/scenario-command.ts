@@ -8,7 +8,7 @@
  *
  * Guarantees: an unknown NAME, or a file flag without NAME, is a one-line usage error (exit 2).
  * Exit code 0 when every verdict matched its expectation and the schedule landed as intended,
- * 1 otherwise (the scenario no longer shows what it should).
+ * 1 otherwise (the run does not show what the scenario is meant to show).
  */
 
 import type { Command } from 'commander';

@@ -1,5 +1,5 @@
-// The hot-path decoder (msgpack-decode.ts) accepts and rejects exactly what the old decodePayload
-// did (@msgpack/msgpack's Decoder, then the plain-data walk), with deep-equal results.
+// The hot-path decoder (msgpack-decode.ts) accepts and rejects exactly what the reference does
+// (@msgpack/msgpack's Decoder, then the plain-data walk), with deep-equal results.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Decoder, Encoder } from '@msgpack/msgpack';
@@ -10,8 +10,8 @@ import { PAYLOAD_MAX_DEPTH } from './msgpack.ts';
 import { decodePayload, encodePayload } from './payload.ts';
 
 // ---------------------------------------------------------------------------------------------
-// The old path, kept here only: the library's Decoder with payload.ts's former options, then a
-// copy of payload.ts's plain-data walk (`notPlain`).
+// The reference, kept here only: the library's Decoder with the limits of payload.ts (every
+// length at most FRAME_MAX_BYTES), then the plain-data walk of payload.ts's contract (`isPlain`).
 // ---------------------------------------------------------------------------------------------
 
 function libraryDecoder(max: number, keyCache: boolean): Decoder {
@@ -25,15 +25,15 @@ function libraryDecoder(max: number, keyCache: boolean): Decoder {
   });
 }
 
-/** Exactly the old payload.ts configuration (its shared key cache included). */
-const oldLibrary = libraryDecoder(FRAME_MAX_BYTES, true);
+/** The reference with the library's shared key cache on, its default. */
+const refLibrary = libraryDecoder(FRAME_MAX_BYTES, true);
 /**
  * The same without the library's key cache, whose results depend on history for a key whose
  * last UTF-8 sequence is cut short (see the test below): the reference for arbitrary bytes.
  */
-const oldNoCache = libraryDecoder(FRAME_MAX_BYTES, false);
+const refNoCache = libraryDecoder(FRAME_MAX_BYTES, false);
 
-/** payload.ts's old walk: true if the decoded value is plain data. */
+/** The plain-data walk: true if the decoded value is plain data (payload.ts's contract). */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'boolean':
@@ -62,7 +62,7 @@ function isPlain(value: unknown, depth: number): boolean {
 
 type Outcome = { ok: true; value: unknown } | { ok: false };
 
-function oldDecode(lib: Decoder, bytes: Uint8Array): Outcome {
+function refDecode(lib: Decoder, bytes: Uint8Array): Outcome {
   let value: unknown;
   try {
     value = lib.decode(bytes);
@@ -93,19 +93,21 @@ function assertViews(v: unknown, bytes: Uint8Array): void {
   }
 }
 
-/** Ours and the old path agree on `bytes`: same verdict, deep-equal values. Returns the verdict. */
+/**
+ * Ours and the reference agree on `bytes`: same verdict, deep-equal values. Returns the verdict.
+ */
 function agree(
   bytes: Uint8Array,
-  lib: Decoder = oldNoCache,
+  lib: Decoder = refNoCache,
   decode: (b: Uint8Array) => Outcome = ours,
 ): boolean {
-  const old = oldDecode(lib, bytes);
+  const ref = refDecode(lib, bytes);
   const got = decode(bytes);
-  assert.equal(got.ok, old.ok, `verdict for ${hex(bytes)}`);
-  if (got.ok && old.ok) {
-    assert.deepEqual(got.value, old.value);
+  assert.equal(got.ok, ref.ok, `verdict for ${hex(bytes)}`);
+  if (got.ok && ref.ok) {
+    assert.deepEqual(got.value, ref.value);
     // deepEqual does not see the order of properties: the same insertion order too.
-    assert.deepEqual(keyOrder(got.value), keyOrder(old.value));
+    assert.deepEqual(keyOrder(got.value), keyOrder(ref.value));
     assertViews(got.value, bytes);
   }
   return got.ok;
@@ -394,7 +396,7 @@ const junk = fc
 // Properties
 // ---------------------------------------------------------------------------------------------
 
-test('property: values as encoded by @msgpack/msgpack decode as before (its key cache on)', () => {
+test('property: values encoded by @msgpack/msgpack decode as in the reference (cache on)', () => {
   let accepted = 0;
   fc.assert(
     fc.property(nearlyPlain, fc.boolean(), (v, f32) => {
@@ -404,7 +406,7 @@ test('property: values as encoded by @msgpack/msgpack decode as before (its key 
       } catch {
         return; // the library's encoder refuses it (nested over its own maxDepth of 100)
       }
-      if (agree(bytes, oldLibrary)) accepted++;
+      if (agree(bytes, refLibrary)) accepted++;
     }),
     { numRuns: 4000, seed: 0x5eed1 },
   );
@@ -423,7 +425,7 @@ test('property: arbitrary MessagePack items (duplicate keys, number keys, bad UT
   assert.ok(accepted > 1000, `enough are accepted to compare values (${accepted})`);
 });
 
-test('property: mutated encodings (flip, set, insert, delete, cut) are judged as before', () => {
+test('property: mutated encodings (flip, set, insert, delete, cut): the reference verdict', () => {
   const source = fc.oneof(
     raw.map((b) => Uint8Array.from(b)),
     nearlyPlain.map((v) => {
@@ -442,7 +444,7 @@ test('property: mutated encodings (flip, set, insert, delete, cut) are judged as
   );
 });
 
-test('property: arbitrary bytes are judged as before', () => {
+test('property: arbitrary bytes get the reference verdict', () => {
   fc.assert(
     fc.property(junk, (bytes) => {
       agree(bytes);
@@ -453,14 +455,14 @@ test('property: arbitrary bytes are judged as before', () => {
 
 test('property: length limits (maxLength 3) are applied as the library applies its max*Length', () => {
   const small = new PlainDecoder(3);
-  const oldSmall = libraryDecoder(3, false);
+  const refSmall = libraryDecoder(3, false);
   const decodeSmall = (b: Uint8Array): Outcome => {
     const r = small.decode(b);
     return r.ok ? r : { ok: false };
   };
   fc.assert(
     fc.property(raw, (item) => {
-      agree(Uint8Array.from(item), oldSmall, decodeSmall);
+      agree(Uint8Array.from(item), refSmall, decodeSmall);
     }),
     { numRuns: 3000, seed: 0x5eed5 },
   );
@@ -470,7 +472,7 @@ test('property: length limits (maxLength 3) are applied as the library applies i
 // Unit tests
 // ---------------------------------------------------------------------------------------------
 
-test('typical messages decode as before, round trip included', () => {
+test('typical messages decode as in the reference, round trip included', () => {
   const msgs = [
     {
       type: 'data',
@@ -486,7 +488,7 @@ test('typical messages decode as before, round trip included', () => {
   for (let round = 0; round < 3; round++) {
     for (const m of msgs) {
       const bytes = encodePayload(m);
-      assert.ok(agree(bytes, oldLibrary));
+      assert.ok(agree(bytes, refLibrary));
       assert.deepEqual(ours(bytes), { ok: true, value: m });
     }
   }
@@ -514,7 +516,7 @@ test('every number format, 64-bit integers as the nearest double, float 32 and -
     [bytesOf(0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0), Infinity],
   ];
   for (const [bytes, n] of cases) {
-    assert.ok(agree(bytes, oldLibrary));
+    assert.ok(agree(bytes, refLibrary));
     assert.deepEqual(ours(bytes), { ok: true, value: n }, hex(bytes));
   }
 });
@@ -543,7 +545,7 @@ test('rejected: reserved byte, empty and truncated input, trailing bytes', () =>
     bytesOf(0xde, 0x00, 0x01),
     bytesOf(0xdf, 0, 0, 0, 1, 0x01),
   ];
-  for (const b of bad) assert.equal(agree(b, oldLibrary), false, hex(b));
+  for (const b of bad) assert.equal(agree(b, refLibrary), false, hex(b));
 });
 
 test('rejected: every extension type, timestamps included, as a value or a key', () => {
@@ -560,7 +562,7 @@ test('rejected: every extension type, timestamps included, as a value or a key',
     bytesOf(0xd4, 0xff, 0x00), // timestamp of a size the library refuses
   ];
   for (const e of exts) {
-    assert.equal(agree(e, oldLibrary), false, hex(e));
+    assert.equal(agree(e, refLibrary), false, hex(e));
     assert.equal(agree(bytesOf(0x92, 0x01, e)), false);
     assert.equal(agree(bytesOf(0x81, 0xa1, 0x61, e)), false);
     assert.equal(agree(bytesOf(0x81, e, 0x01)), false);
@@ -580,7 +582,7 @@ test('map keys: strings and numbers (as their String), not __proto__, nothing el
     [bytesOf(0x82, 0xa1, 0x31, 0x01, 0x01, 0x02), { 1: 2 }],
   ];
   for (const [b, v] of ok) {
-    assert.ok(agree(b, oldLibrary), hex(b));
+    assert.ok(agree(b, refLibrary), hex(b));
     assert.deepEqual(ours(b), { ok: true, value: v });
   }
   const bad = [
@@ -594,28 +596,28 @@ test('map keys: strings and numbers (as their String), not __proto__, nothing el
     bytesOf(0x81, 0x80, 0x01),
     bytesOf(0x81, 0x91, 0x01, 0x01),
   ];
-  for (const b of bad) assert.equal(agree(b, oldLibrary), false, hex(b));
+  for (const b of bad) assert.equal(agree(b, refLibrary), false, hex(b));
 });
 
 test('U+FEFF: a leading BOM is rejected, unless TextDecoder strips it (strings over 200 bytes)', () => {
   const bom = [0xef, 0xbb, 0xbf];
-  assert.equal(agree(bytesOf(0xa4, bom, 0x61), oldLibrary), false);
+  assert.equal(agree(bytesOf(0xa4, bom, 0x61), refLibrary), false);
   assert.equal(
-    agree(bytesOf(0xd9, 200, bom, new Array<number>(197).fill(0x61)), oldLibrary),
+    agree(bytesOf(0xd9, 200, bom, new Array<number>(197).fill(0x61)), refLibrary),
     false,
   );
-  assert.equal(agree(bytesOf(0x81, 0xa4, bom, 0x61, 0x01), oldLibrary), false);
-  assert.equal(agree(bytesOf(0x91, 0xa3, bom), oldLibrary), false);
+  assert.equal(agree(bytesOf(0x81, 0xa4, bom, 0x61, 0x01), refLibrary), false);
+  assert.equal(agree(bytesOf(0x91, 0xa3, bom), refLibrary), false);
   // Over 200 bytes: the default TextDecoder strips one BOM, as the library's did.
   const long = bytesOf(0xd9, 201, bom, new Array<number>(198).fill(0x61));
-  assert.ok(agree(long, oldLibrary));
+  assert.ok(agree(long, refLibrary));
   assert.deepEqual(ours(long), { ok: true, value: 'a'.repeat(198) });
   const key = bytesOf(0x81, 0xd9, 201, bom, new Array<number>(198).fill(0x62), 0x01);
-  assert.ok(agree(key, oldLibrary));
+  assert.ok(agree(key, refLibrary));
   // Two BOMs: one is stripped, the other stays and is rejected.
   assert.equal(agree(bytesOf(0xd9, 204, bom, bom, new Array<number>(198).fill(0x61))), false);
   // A BOM anywhere but at the start is fine.
-  assert.ok(agree(bytesOf(0xa4, 0x61, bom), oldLibrary));
+  assert.ok(agree(bytesOf(0xa4, 0x61, bom), refLibrary));
 });
 
 test('a later duplicate key overwrites a value the plain-data walk would have rejected', () => {
@@ -631,10 +633,10 @@ test('a later duplicate key overwrites a value the plain-data walk would have re
   ];
   for (const v of overwritten) {
     const b = bytesOf(0x82, 0xa1, 0x61, v, 0xa1, 0x61, 0x01);
-    assert.ok(agree(b, oldLibrary), hex(b));
+    assert.ok(agree(b, refLibrary), hex(b));
     assert.deepEqual(ours(b), { ok: true, value: { a: 1 } });
     // Not overwritten (the duplicate comes first, or the other way round): rejected.
-    assert.equal(agree(bytesOf(0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, v), oldLibrary), false);
+    assert.equal(agree(bytesOf(0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, v), refLibrary), false);
   }
   // A well-formedness error is never forgiven, overwritten or not.
   for (const v of [
@@ -646,7 +648,7 @@ test('a later duplicate key overwrites a value the plain-data walk would have re
     bytesOf(new Array<number>(100).fill(0x91), 0x81, 0xa9, '__proto__', 0x01),
     bytesOf(new Array<number>(100).fill(0x91), 0xc1),
   ]) {
-    assert.equal(agree(bytesOf(0x82, 0xa1, 0x61, v, 0xa1, 0x61, 0x01), oldLibrary), false, hex(v));
+    assert.equal(agree(bytesOf(0x82, 0xa1, 0x61, v, 0xa1, 0x61, 0x01), refLibrary), false, hex(v));
   }
 });
 
@@ -657,20 +659,20 @@ test('nesting: PAYLOAD_MAX_DEPTH containers deep is fine, one more is not; no st
         bytesOf(...new Array<number[]>(depth).fill(open), inner);
       // `inner` an empty container adds a level.
       const own = inner[0] === 0x90 || inner[0] === 0x80 ? 1 : 0;
-      assert.ok(agree(at(PAYLOAD_MAX_DEPTH - own), oldLibrary));
-      assert.equal(agree(at(PAYLOAD_MAX_DEPTH + 1 - own), oldLibrary), false);
+      assert.ok(agree(at(PAYLOAD_MAX_DEPTH - own), refLibrary));
+      assert.equal(agree(at(PAYLOAD_MAX_DEPTH + 1 - own), refLibrary), false);
     }
   }
   // 100,000 and 1,000,000 levels of fixarray(1): rejected cleanly, in a loop.
   for (const depth of [100_000, 1_000_000]) {
     const deep = new Uint8Array(depth + 1).fill(0x91);
     deep[depth] = 0x01;
-    assert.equal(agree(deep, oldLibrary), false);
+    assert.equal(agree(deep, refLibrary), false);
     deep[depth] = 0xc1;
-    assert.equal(agree(deep, oldLibrary), false);
+    assert.equal(agree(deep, refLibrary), false);
   }
   const deepMaps = bytesOf(...new Array<number[]>(100_000).fill([0x81, 0xa1, 0x6b]), 0x01);
-  assert.equal(agree(deepMaps, oldLibrary), false);
+  assert.equal(agree(deepMaps, refLibrary), false);
 });
 
 test('containers over 15 and over 65,535 entries (array 16/32, map 16/32)', () => {
@@ -684,7 +686,7 @@ test('containers over 15 and over 65,535 entries (array 16/32, map 16/32)', () =
   ];
   for (const v of values) {
     const bytes = encodePayload(v);
-    assert.ok(agree(bytes, oldLibrary));
+    assert.ok(agree(bytes, refLibrary));
     assert.deepEqual(ours(bytes), { ok: true, value: v });
   }
   // A declared length the bytes cannot hold fails at once, without a huge allocation.
@@ -701,10 +703,10 @@ test('lengths over FRAME_MAX_BYTES are rejected even when the bytes are there', 
   const big = new Uint8Array(n + 16).fill(0x61);
   for (const h of [0xdb, 0xc6]) {
     const b = bytesOf(h, len, big.subarray(0, n));
-    assert.equal(agree(b, oldLibrary), false);
+    assert.equal(agree(b, refLibrary), false);
     // One byte fewer is accepted.
     const ok = bytesOf(h, 0, 0x10, 0, 0, big.subarray(0, n - 1));
-    assert.ok(agree(ok, oldLibrary));
+    assert.ok(agree(ok, refLibrary));
   }
   assert.equal(agree(bytesOf(0xc9, len, 0x05, big.subarray(0, n))), false);
   assert.equal(agree(bytesOf(0xdd, len, big.subarray(0, n))), false);
@@ -726,7 +728,7 @@ test('bins are views into the input, of its class (a Buffer gives Buffer views)'
   const rb = decodePayload(buf);
   assert.ok(rb.ok);
   assert.ok((rb.value as { a: unknown }).a instanceof Buffer);
-  assert.ok(agree(buf, oldLibrary));
+  assert.ok(agree(buf, refLibrary));
 });
 
 test('strings: invalid UTF-8 decodes as the library decodes it, on either side of 200 bytes', () => {
@@ -747,7 +749,7 @@ test('strings: invalid UTF-8 decodes as the library decodes it, on either side o
           : s.length < 256
             ? [0xd9, s.length]
             : [0xda, 0, s.length & 0xff];
-      assert.ok(agree(bytesOf(head, s), oldLibrary), hex(bytesOf(head, s)));
+      assert.ok(agree(bytesOf(head, s), refLibrary), hex(bytesOf(head, s)));
       // Followed by another value, whose bytes a cut-short sequence reads.
       assert.ok(agree(bytesOf(0x92, head, s, 0x7f)), hex(bytesOf(head, s)));
       // At the very end of a window: past it reads as 0, not the buffer's next bytes.
@@ -765,12 +767,12 @@ test('the library key cache made cut-short keys history-dependent; ours is not',
   // Key bytes "zq" + 0xc3 (a cut-short 2-byte sequence) read on into the value's head byte.
   const first = bytesOf(0x81, 0xa3, 0x7a, 0x71, 0xc3, 0x01);
   const second = bytesOf(0x81, 0xa3, 0x7a, 0x71, 0xc3, 0x02);
-  // The old configuration; its key cache is the library's shared one (no test before this one
-  // decodes these key bytes with it).
-  assert.deepEqual(oldDecode(oldLibrary, first), { ok: true, value: { 'zq\u00c1': 1 } });
+  // The reference with the library's shared key cache (no test before this one decodes these
+  // key bytes with it).
+  assert.deepEqual(refDecode(refLibrary, first), { ok: true, value: { 'zq\u00c1': 1 } });
   // The cache answers for the same 3 key bytes, though the byte after them changed.
-  assert.deepEqual(oldDecode(oldLibrary, second), { ok: true, value: { 'zq\u00c1': 2 } });
-  assert.deepEqual(oldDecode(oldNoCache, second), { ok: true, value: { 'zq\u00c2': 2 } });
+  assert.deepEqual(refDecode(refLibrary, second), { ok: true, value: { 'zq\u00c1': 2 } });
+  assert.deepEqual(refDecode(refNoCache, second), { ok: true, value: { 'zq\u00c2': 2 } });
   assert.deepEqual(ours(first), { ok: true, value: { 'zq\u00c1': 1 } });
   assert.deepEqual(ours(second), { ok: true, value: { 'zq\u00c2': 2 } });
 });

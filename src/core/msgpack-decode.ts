@@ -26,8 +26,8 @@
  *   - the plain-data rules of the walk apply to the value that is returned: a string or key that
  *     starts with U+FEFF, an extension value, or an array or map nested deeper than
  *     `PAYLOAD_MAX_DEPTH` is rejected if it is part of the result, and is not if a later
- *     duplicate key overwrote it (as the old walk never saw it). Such a value must still be
- *     well-formed MessagePack.
+ *     duplicate key overwrote it (the rules judge the decoded value, which does not hold it).
+ *     Such a value must still be well-formed MessagePack.
  * - It never recurses deeper than `PAYLOAD_MAX_DEPTH` levels (a deeper value is checked by a loop
  *   with an explicit stack), and never allocates in proportion to a declared length that the
  *   remaining bytes cannot hold.
@@ -60,7 +60,7 @@ const FAILED: Error = new Error('msgpack-decode: failed');
 /** Unwinds the fast pass when the exact pass is needed (this very object). */
 const RETRY: Error = new Error('msgpack-decode: retry');
 
-/** A value the old walk would reject, as the exact pass carries it until it is known to survive. */
+/** A value the plain-data rules reject, carried by the exact pass until it is known to survive. */
 class Taint {
   constructor(
     readonly why: string,
@@ -331,7 +331,7 @@ export class PlainDecoder {
     }
     if (this.exact) {
       if (bom !== undefined) return bom;
-      // Only what survived the duplicate keys counts, as in the old walk over the result.
+      // Only what survived the duplicate keys counts: the plain-data rules judge the result.
       for (const k in obj) {
         const v = obj[k];
         if (v instanceof Taint) return v;

@@ -123,8 +123,8 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     // The faults, at random moments of the workload.
     const faultRuns: Promise<void>[] = [];
     // A fault takes a node that is up and not already under another fault, waiting for one if
-    // every node is busy, so each requested fault really happens (a pause that landed on a node
-    // killed a moment before used to be skipped silently).
+    // every node is busy, so each requested fault really happens (never a pause of a node that is
+    // down, which would be no fault at all).
     const underFault = new Set<string>();
     const pick = async (): Promise<{ id: string; p: NodeProcess }> => {
       for (;;) {
