@@ -40,8 +40,3 @@ export class AssertionFailed extends Error {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionFailed(message);
 }
-
-/** Exhaustiveness check for `switch` over a tagged union. */
-export function unreachable(value: never, what = 'value'): never {
-  throw new AssertionFailed(`unexpected ${what}: ${JSON.stringify(value)}`);
-}
