@@ -118,6 +118,13 @@ const LAYERS = {
   'src/protocols/link': ['src/core'],
   'src/protocols/delivery': ['src/core', 'src/protocols/link'],
   'src/protocols/broadcast': ['src/core', 'src/protocols/link'],
+  // The replicated key-value stores (issue 16): built on the protocol layers below them.
+  'src/protocols/kv': [
+    'src/core',
+    'src/protocols/link',
+    'src/protocols/delivery',
+    'src/protocols/broadcast',
+  ],
   'src/sim': ['src/core', 'src/protocols'],
   'src/check': ['src/core'],
   'src/viz': ['src/core', 'src/check'],
