@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { classify } from '../src/check/classify.ts';
 import { DEFAULT_MATRIX_SEEDS } from '../src/matrix/matrix.ts';
 import { runPool } from '../src/matrix/pool.ts';
-import { protocols } from '../src/matrix/registry.ts';
+import { defaultProtocols } from '../src/matrix/registry.ts';
 import { FAULT_MODELS, type FaultModel } from '../src/matrix/spec.ts';
 import type { Task, TaskResult } from '../src/matrix/task.ts';
 import { intFlag, strFlag } from './args.ts';
@@ -24,7 +24,7 @@ const args = process.argv.slice(2);
 const seeds = intFlag(args, 'seeds', 2000);
 const defaultSeeds = intFlag(args, 'default', DEFAULT_MATRIX_SEEDS);
 const workers = intFlag(args, 'workers', 0);
-const names = strFlag(args, 'protocols')?.split(',') ?? protocols().map((p) => p.name);
+const names = strFlag(args, 'protocols')?.split(',') ?? defaultProtocols().map((p) => p.name);
 const faults = (strFlag(args, 'faults')?.split(',') ?? [...FAULT_MODELS]) as FaultModel[];
 const jsonOut = strFlag(args, 'json');
 

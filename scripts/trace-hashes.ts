@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { toJsonLines } from '../src/core/trace.ts';
-import { protocols } from '../src/matrix/registry.ts';
+import { defaultProtocols } from '../src/matrix/registry.ts';
 import { FAULT_MODELS, materialize, runSpec } from '../src/matrix/spec.ts';
 
 const args = process.argv.slice(2);
@@ -27,7 +27,7 @@ if (!Number.isInteger(seeds) || seeds < 1) {
 const t0 = performance.now();
 const cells: Record<string, string> = {};
 const all = createHash('sha256');
-for (const p of protocols()) {
+for (const p of defaultProtocols()) {
   for (const f of FAULT_MODELS) {
     const h = createHash('sha256');
     for (let seed = 1; seed <= seeds; seed++) {

@@ -287,8 +287,9 @@ export type KvInput =
   | { readonly f: 'cas'; readonly key: string; readonly from: unknown; readonly to: unknown };
 
 /**
- * Outputs: get → the value or null (absent); put, delete → null; incr → the new value; cas →
- * true (swapped) or false (the value was not `from`).
+ * Outputs: get → the value or null (absent); put, delete → null; incr → the new value (null,
+ * with no change, when the value is not a number); cas → true (swapped) or false (the value was
+ * not `from`). The same specification as `applyOp` in src/protocols/kv/types.ts.
  */
 export type KvOutput = unknown;
 
@@ -321,9 +322,8 @@ export const kvModel: Model<unknown, KvInput, KvOutput> = {
         return null;
       case 'incr': {
         const base = typeof state === 'number' ? state : state === null ? 0 : undefined;
-        // Incr of a non-number fails with an error and changes nothing: an indefinite one may
-        // have been that; a definite one needs a number.
-        if (base === undefined) return output === undefined ? state : undefined;
+        // Incr of a non-number changes nothing and answers null.
+        if (base === undefined) return output === undefined || output === null ? state : undefined;
         const next = base + input.delta;
         return output === undefined || output === next ? next : undefined;
       }

@@ -244,9 +244,10 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     )
     .addHelpText('after', faultModelsHelp)
     .addOption(
-      new Option('--protocols <list>', `comma-separated protocols (default: all)`).argParser(
-        listArg('--protocols', protocolNames()),
-      ),
+      new Option(
+        '--protocols <list>',
+        `comma-separated protocols (default: all but the replicated stores kv-*, which run when named)`,
+      ).argParser(listArg('--protocols', protocolNames())),
     )
     .addOption(
       new Option('--faults <list>', 'comma-separated fault models (default: all)').argParser(

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { classify, type Classification } from '../check/classify.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
 import { defaultWorkers, WorkerPool } from './pool.ts';
-import { protocols } from './registry.ts';
+import { defaultProtocols } from './registry.ts';
 import { FAULT_MODELS, type FaultModel, type RunSpec } from './spec.ts';
 import type { Task, TaskDetail, TaskResult } from './task.ts';
 
@@ -101,7 +101,7 @@ export function traceFile(spec: RunSpec, trace: readonly TraceEvent[]): string {
 
 export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   const t0 = performance.now();
-  const names = opts.protocols ?? protocols().map((p) => p.name);
+  const names = opts.protocols ?? defaultProtocols().map((p) => p.name);
   const faults = opts.faults ?? FAULT_MODELS;
   const firstSeed = opts.firstSeed ?? 1;
   const messages = opts.messages ?? 4;

@@ -41,7 +41,12 @@ import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import { fairLossLink } from '../protocols/link/fair-loss.ts';
 import { perfectLink } from '../protocols/link/perfect.ts';
 import type { ScheduledCommand } from '../sim/simulator.ts';
+import { kvAbd } from '../protocols/kv/abd.ts';
+import { kvCrdt } from '../protocols/kv/crdt.ts';
+import { kvPrimaryBackup } from '../protocols/kv/primary-backup.ts';
+import { kvRaft } from '../protocols/kv/raft.ts';
 import type { Tolerance } from './explain.ts';
+import { kvCheck, kvWorkload } from './kv-workload.ts';
 import type { RunSpec } from './spec.ts';
 
 type AnyStack = StackSpec<unknown, unknown, unknown>;
@@ -52,13 +57,21 @@ export interface CheckOptions {
   readonly byzantine: readonly NodeId[];
 }
 
+/** When a run's fault phase ends and when the run ends (ms). */
+export interface RunPhases {
+  readonly faultPhaseMs: number;
+  readonly runMs: number;
+}
+
 export interface ProtocolEntry {
   readonly name: string;
-  readonly kind: 'link' | 'broadcast';
+  readonly kind: 'link' | 'broadcast' | 'kv';
   readonly description: string;
   /** What it is built to survive, for the cells' computed explanations (explain.ts). */
   readonly tolerance: Tolerance;
   stack(spec: RunSpec): AnyStack;
+  /** Length of its runs' fault phase (default 2,000 ms). */
+  readonly faultPhaseMs?: number;
   /** How a generic liar rewrites this protocol's messages (default: its innermost `payload`). */
   readonly tamper?: (msg: unknown, forged: string) => unknown;
   /** Protocol-specific adversary run by the i-th Byzantine node (else the generic tamperer). */
@@ -68,6 +81,7 @@ export interface ProtocolEntry {
     messages: number,
     spanMs: number,
     rng: Rng,
+    phases: RunPhases,
   ): ScheduledCommand<unknown>[];
   check(trace: readonly TraceEvent[], opts: CheckOptions): Verdict[];
 }
@@ -361,8 +375,132 @@ ENTRIES.push({
   check: broadcastCheck('brb'),
 });
 
+/** Fields of the stores' messages that carry data: what a lying replica rewrites. */
+const KV_DATA_FIELDS = new Set(['value', 'output', 'v', 'to', 'from']);
+
+/**
+ * A lying replica of any store: every data field of what it sends (values written, values
+ * answered, values replicated, at any depth) becomes the forged text.
+ */
+export function tamperKv(msg: unknown, forged: string): unknown {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (depth > 8 || typeof v !== 'object' || v === null) return v;
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      out[k] = KV_DATA_FIELDS.has(k) && typeof x !== 'object' ? forged : walk(x, depth + 1);
+    }
+    return out;
+  };
+  return walk(msg, 0);
+}
+
+/** What every store row shares: the workload, its specification, its fault phase, its liars. */
+const KV_ROW = {
+  kind: 'kv' as const,
+  workload: kvWorkload,
+  check: kvCheck,
+  // Long enough for failovers and elections to happen inside the fault phase.
+  faultPhaseMs: 5000,
+  tamper: tamperKv,
+};
+
+/** A consensus store: a minority may crash (and recover from its log); no Byzantine tolerance. */
+const RAFT_TOLERANCE: Tolerance = {
+  crashes: minority,
+  durable: true,
+  omission: true,
+  byzantine: () => 0,
+  needs: (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) up and connected`,
+  weakness: 'Raft commits only with a majority',
+};
+
+ENTRIES.push(
+  {
+    ...KV_ROW,
+    name: 'kv-raft',
+    description:
+      'replicated key-value store on Raft: pre-vote, check-quorum, batching, snapshots, ReadIndex reads, client sessions (exactly-once retries)',
+    tolerance: RAFT_TOLERANCE,
+    stack: () => kvRaft(),
+  },
+  {
+    ...KV_ROW,
+    name: 'kv-raft-nosession',
+    description: 'the same Raft store without client sessions: a retried operation applies again',
+    tolerance: {
+      ...RAFT_TOLERANCE,
+      weakness:
+        'without sessions a retry after a lost reply is a new operation: an increment applies twice',
+    },
+    stack: () => kvRaft({ sessions: false }),
+  },
+);
+
+const majorityNeeds = (n: number): string =>
+  `a majority (${Math.floor(n / 2) + 1} of ${n}) up and connected`;
+
+ENTRIES.push(
+  {
+    ...KV_ROW,
+    name: 'kv-abd',
+    description:
+      'leaderless quorum register store (ABD, multi-writer): reads and writes consult a majority, reads write back; incr and cas are a read then a write',
+    tolerance: {
+      crashes: minority,
+      durable: true,
+      omission: true,
+      byzantine: () => 0,
+      needs: majorityNeeds,
+      weakness:
+        "ABD's increment and compare-and-set are a read then a write: two concurrent ones both read the old value (a lost update)",
+    },
+    stack: () => kvAbd(),
+  },
+  {
+    ...KV_ROW,
+    name: 'kv-crdt',
+    description:
+      'eventually consistent store: PN-counters and last-writer-wins registers, local reads and writes, anti-entropy',
+    tolerance: {
+      crashes: anyCrashes,
+      durable: true,
+      omission: true,
+      byzantine: () => 0,
+      weakness:
+        'the eventually consistent store answers from its own replica: a read may be stale (not linearizable), and last-writer-wins drops one of two concurrent writes',
+    },
+    stack: () => kvCrdt(),
+  },
+  {
+    ...KV_ROW,
+    name: 'kv-primary-backup',
+    description:
+      'naive primary-backup: the primary applies and forwards to the backups it believes alive; heartbeat failover with no quorum',
+    tolerance: {
+      crashes: anyCrashes,
+      durable: true,
+      omission: true,
+      byzantine: () => 0,
+      weakness:
+        'primary-backup fails over without a quorum: a backup that stops hearing the primary promotes itself, and two primaries accept writes (split-brain)',
+    },
+    stack: () => kvPrimaryBackup(),
+  },
+);
+
+/** Every protocol the registry knows, the replicated stores (kind `kv`) included. */
 export function protocols(): readonly ProtocolEntry[] {
   return ENTRIES;
+}
+
+/**
+ * The rows of the default matrix (`npm start`): every protocol but the replicated stores, which
+ * run on request (`--protocols kv-raft,…`): at 150 seeds per cell they would take the default
+ * run several minutes past its one-minute budget.
+ */
+export function defaultProtocols(): readonly ProtocolEntry[] {
+  return ENTRIES.filter((e) => e.kind !== 'kv');
 }
 
 export function findProtocol(name: string): ProtocolEntry {

@@ -120,7 +120,7 @@ export function materialize(
   const entry = findProtocol(protocol);
   const ids = nodeIds(nodes);
   const rng = createRng(seed).fork(`materialize:${protocol}:${faults}:${nodes}`);
-  const faultPhaseMs = opts.faultPhaseMs ?? 2000;
+  const faultPhaseMs = opts.faultPhaseMs ?? entry.faultPhaseMs ?? 2000;
   const runMs = faultPhaseMs + (opts.livenessMs ?? 30_000);
   const messages = opts.messages ?? 4;
   // Liars are drawn from every node (hubs, leaders and the first node included).
@@ -196,6 +196,7 @@ export function materialize(
     messages,
     Math.floor(faultPhaseMs * 0.6),
     rng.fork('workload'),
+    { faultPhaseMs, runMs },
   );
   return {
     protocol,
