@@ -681,8 +681,11 @@ export class RaftKv
       this.advanceCommit();
       if (f.next <= this.lastIndex()) this.sendAppend(from, f, false);
     } else {
+      // Retry at once only when the answer moves nextIndex back: a duplicated or stale refusal
+      // must not trigger a resend (each resend's refusal, duplicated, would multiply them).
+      const before = f.next;
       f.next = Math.max(f.match + 1, Math.min(f.next, m.index));
-      this.sendAppend(from, f, false);
+      if (f.next < before) this.sendAppend(from, f, false);
     }
     this.serveReads();
   }
