@@ -14,8 +14,9 @@
  * persist: delaying a send a few microseconds is indistinguishable from network delay, and it
  * lets the trace be committed before anything it records becomes visible (below).
  *
- * PIPELINE. With a storage whose `commit` returns a promise (`AsyncStorage`: a commit thread),
- * one commit is in flight at a time and the event loop goes on meanwhile. A turn sealed while a
+ * PIPELINE (its states and transitions: src/runtime/pipeline.ts). With a storage whose `commit`
+ * returns a promise (`AsyncStorage`: a commit thread), one commit is in flight at a time and the
+ * event loop goes on meanwhile. A turn sealed while a
  * commit is in flight is held WHOLE (even its outputs before its first persist: they follow the
  * persists in flight); when the commit settles its turns' outputs go out, and every held turn's
  * writes are committed together next. So batches grow with the commit time, and the order
@@ -37,8 +38,12 @@
  * restarted driver never starts below it. A wall clock stepping FORWARD between runs only makes
  * idempotency keys expire early (sequence-number dedup does not depend on time).
  *
- * TIMERS. One min-heap of (deadline, generation) and one host `setTimeout` for the earliest; a
- * re-armed or cancelled timer's older entries are skipped by generation.
+ * TIMERS. One `TimerQueue` (core/timers.ts: a heap of (deadline, generation)) and one host
+ * `setTimeout` for the earliest; a re-armed or cancelled timer's older entries are skipped by
+ * generation.
+ *
+ * OUTPUTS are drained and carried out by the step executor every driver shares
+ * (core/executor.ts); inbound frames are decoded by its `decodeInbound`, as in the simulator.
  *
  * RANDOMNESS. The protocol's `Rng` is `createRng(seed)`, seed from `crypto.randomInt` unless the
  * caller gives one (tests). It is never used for keys.
@@ -55,7 +60,9 @@
  * of the stack) are dropped and counted (`stats()`), and traced as `drop`. A command the protocol
  * rejects (`SteadfastError`, e.g. 'buffer-full') throws to the caller and is traced with
  * `accepted: false`. A protocol throwing on any other input is a bug: the driver stops and
- * reports it through `onFatal` (the node process exits non-zero).
+ * reports it through `onFatal` (the node process exits non-zero). So is a message it emits that
+ * cannot be encoded: `SteadfastError('unencodable')` naming the message's kind, the error the
+ * simulator stops with too (it used to be counted and dropped here).
  *
  * Assumes: this process is the only one using the storage; protocol outputs are plain data and
  * never mutated after they are emitted.
@@ -64,23 +71,23 @@
 import { randomInt } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { SteadfastError } from '../core/errors.ts';
+import { assert, SteadfastError, type ErrorCode } from '../core/errors.ts';
 import {
-  decodeFrame,
-  dropReasonOf,
-  frameRoom,
-  sealFrame,
-  type FrameOptions,
-  type FrameRoom,
-} from '../core/frame.ts';
+  decodeInbound,
+  drainOutputs,
+  executeOutput,
+  FrameEncoder,
+  type OutputSink,
+} from '../core/executor.ts';
+import type { FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
-import { PlainEncoder } from '../core/msgpack.ts';
-import { decodePayload } from '../core/payload.ts';
-import type { Output, Protocol, StackSpec } from '../core/protocol.ts';
+import type { Protocol, StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
 import { instant, type Instant } from '../core/time.ts';
+import { TimerQueue } from '../core/timers.ts';
 import { persistEvent, traceReplacer, type DropReason, type TraceEvent } from '../core/trace.ts';
-import { isAppliedKey, type AppliedRow, type DriverStorage } from './storage.ts';
+import { CommitPipeline, type QueuedOutput, type Sealed } from './pipeline.ts';
+import type { AppliedRow, DriverStorage } from './storage.ts';
 import type { Transport } from './transport.ts';
 
 export type TraceSink =
@@ -115,78 +122,14 @@ export interface DriverOptions<M, C, D> {
   readonly onFatal?: (err: unknown) => void;
 }
 
-/** A sealed turn: its outputs (from `from` on still to carry out) and their frames. */
-interface Sealed<M, D> {
-  readonly queue: readonly Output<M, D>[];
-  readonly frames: readonly (Uint8Array | undefined)[];
-  /** Index of the turn's first ordinary (not lazy) persist (-1: none). */
-  readonly firstPersist: number;
-  readonly from: number;
-}
-
-interface TimerEntry {
-  readonly at: number;
-  readonly name: string;
-  readonly gen: number;
-}
-
-/** A binary min-heap of timer entries by (at, gen). */
-class TimerHeap {
-  private readonly items: TimerEntry[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  peek(): TimerEntry | undefined {
-    return this.items[0];
-  }
-
-  push(e: TimerEntry): void {
-    const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = a[p] as TimerEntry;
-      if (!less(e, parent)) break;
-      a[i] = parent;
-      i = p;
-    }
-    a[i] = e;
-  }
-
-  pop(): TimerEntry | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (top === undefined || last === undefined || a.length === 0) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= a.length) break;
-      const r = l + 1;
-      const c = r < a.length && less(a[r] as TimerEntry, a[l] as TimerEntry) ? r : l;
-      const child = a[c] as TimerEntry;
-      if (!less(child, last)) break;
-      a[i] = child;
-      i = c;
-    }
-    a[i] = last;
-    return top;
-  }
-
-  clear(): void {
-    this.items.length = 0;
-  }
-}
-
-function less(a: TimerEntry, b: TimerEntry): boolean {
-  return a.at < b.at || (a.at === b.at && a.gen < b.gen);
-}
-
 const CLOCK_META = 'clock';
 const INCARNATION_META = 'incarnation';
+
+/** Why a frame was dropped or a send failed: a decode drop reason or a transport's error code. */
+export type DropCount = DropReason | ErrorCode | 'send-error';
+
+/** The driver's lifecycle: `closing` takes no input while the pipeline drains. */
+type Life = 'new' | 'running' | 'closing' | 'stopped';
 
 export interface DriverStats {
   readonly inputs: number;
@@ -198,7 +141,7 @@ export interface DriverStats {
   /** Pipelined commits (`AsyncStorage`): wall ms from hand-over to durable, summed and worst. */
   readonly commitMs: number;
   readonly commitMsMax: number;
-  readonly dropped: Readonly<Record<string, number>>;
+  readonly dropped: Readonly<Partial<Record<DropCount, number>>>;
   readonly protocol: Readonly<Record<string, number>>;
   readonly transport: Readonly<Record<string, number>>;
 }
@@ -207,44 +150,25 @@ export class Driver<M, C, D> {
   readonly id: NodeId;
   private readonly opts: DriverOptions<M, C, D>;
   private proto: Protocol<M, C, D> | undefined;
+  private life: Life = 'new';
   private readonly frameOpts: FrameOptions;
-  /** Encodes each send's message straight into its frame (see `encode`). */
-  private readonly encoder = new PlainEncoder();
-  /** The frame room around a payload, per destination (fixed: ids and frame options are). */
-  private readonly rooms = new Map<NodeId, FrameRoom>();
+  /** Encodes each send's message straight into its frame (core/executor.ts). */
+  private readonly encoder: FrameEncoder;
   private readonly traceSink: TraceSink;
   private traceFd: number | undefined;
-  /** Outputs of this turn, in order, waiting for the batch to commit. */
-  private queue: Output<M, D>[] = [];
-  /** The batch: key → value (null deletes), last write wins. */
-  private batch = new Map<string, unknown>();
-  private applied: AppliedRow[] = [];
-  /** Driver metadata committed with the next batch (incarnation). */
+  /** Group commit: the open turn, the batch, the commit in flight and the held turns. */
+  private readonly pipeline: CommitPipeline<M, D>;
+  /** Where the executor puts a protocol's outputs: the pipeline's open turn. */
+  private readonly turnSink: OutputSink<M, D>;
+  /** Where a turn's outputs other than sends are carried out once they may go out. */
+  private readonly hostSink: OutputSink<M, D>;
+  /** Driver metadata committed with the next batch (incarnation, clock). */
   private meta = new Map<string, string>();
-  /** Queue index of the turn's first ordinary (not lazy) persist (-1: none yet). */
-  private firstPersist = -1;
-  /** The batch holds a write of an ordinary persist (the commit in flight: `committingStrict`). */
-  private batchStrict = false;
-  /** The commit in flight holds a write of an ordinary persist. */
-  private committingStrict = false;
-  /** A held turn still has outputs to carry out: a later turn's outputs must wait behind them. */
-  private heldPending = false;
   private events: TraceEvent[] = [];
+  /** An end-of-turn `flush` is scheduled (setImmediate). */
   private flushScheduled = false;
-  /** The turns whose outputs wait for the commit in flight (AsyncStorage only). */
-  private committing: Sealed<M, D>[] | undefined;
-  private committed: Promise<void> | undefined;
-  /** Turns sealed while a commit was in flight: they wait for the next commit. */
-  private held: Sealed<M, D>[] = [];
-  /** Inside carryOut: an input it causes (onDeliver → command) must not flush re-entrantly. */
-  private carrying = false;
-  /** `close` has begun: inputs are ignored while the pipeline drains. */
-  private closing = false;
   private readonly batchWritesMax: number;
-  private readonly logsApplied: boolean;
-  private readonly timers = new Map<string, number>(); // name → generation
-  private readonly heap = new TimerHeap();
-  private timerGen = 1;
+  private readonly timers = new TimerQueue();
   private hostTimer:
     | { readonly kind: 'timeout'; readonly h: NodeJS.Timeout }
     | { readonly kind: 'immediate'; readonly h: NodeJS.Immediate }
@@ -252,8 +176,6 @@ export class Driver<M, C, D> {
   private hostTimerAt = Number.POSITIVE_INFINITY;
   private clockOffset = 0;
   private lastNow = 0;
-  private running = false;
-  private stopped = false;
   private nextSendId = 1;
   private nextReceiveId = 1;
   incarnation = 0;
@@ -268,7 +190,7 @@ export class Driver<M, C, D> {
     commitMs: 0,
     commitMsMax: 0,
   };
-  private readonly dropped: Record<string, number> = {};
+  private readonly dropped: Partial<Record<DropCount, number>> = {};
 
   constructor(opts: DriverOptions<M, C, D>) {
     this.opts = opts;
@@ -277,12 +199,65 @@ export class Driver<M, C, D> {
       throw new SteadfastError('bad-argument', `node ${opts.id} is not in the node list`);
     }
     this.frameOpts = opts.frame ?? { checksum: true };
+    this.encoder = new FrameEncoder(this.frameOpts);
     this.batchWritesMax = opts.batchWritesMax ?? 1000;
-    this.logsApplied = opts.storage?.logsApplied ?? false;
     this.traceSink = opts.trace ?? { kind: 'none' };
     if (this.traceSink.kind === 'storage' && opts.storage === undefined) {
       throw new SteadfastError('bad-argument', "trace sink 'storage' needs a storage");
     }
+    this.pipeline = new CommitPipeline<M, D>(
+      {
+        needsCommit: (writes, hasOutputs) => this.needsCommit(writes, hasOutputs),
+        commit: (writes, applied) => this.commit(writes, applied),
+        durable: () => {
+          this.emitTrace();
+        },
+        carry: (turn, to) => {
+          this.carryRange(turn, to);
+        },
+        fatal: (err) => {
+          this.fatal(err);
+        },
+      },
+      {
+        logsApplied: opts.storage?.logsApplied ?? false,
+        holdEarly: this.traceSink.kind === 'storage',
+      },
+    );
+    const queue = (o: QueuedOutput<M, D>): void => {
+      this.pipeline.output(o);
+    };
+    this.turnSink = {
+      send: queue,
+      setTimer: queue,
+      cancelTimer: queue,
+      deliver: queue,
+      persist: (o) => {
+        const t = this.lastNow;
+        this.pipeline.persist(o, t);
+        this.counters.writes += o.writes.length;
+        this.record(persistEvent(t, this.id, o));
+        return undefined;
+      },
+    };
+    this.hostSink = {
+      send: () => {
+        assert(false, 'driver: a send is carried out with the frame sealed for it');
+      },
+      setTimer: (o) => {
+        this.timers.arm(o.name, o.at);
+        this.scheduleHostTimer();
+      },
+      cancelTimer: (o) => {
+        this.timers.cancel(o.name);
+      },
+      deliver: (o) => {
+        this.opts.onDeliver?.(o.event);
+      },
+      persist: () => {
+        assert(false, 'driver: persists never wait in a turn (they are in the batch)');
+      },
+    };
   }
 
   /** The live protocol object (for tests and stats). */
@@ -303,8 +278,7 @@ export class Driver<M, C, D> {
    * batch is committed and its outputs carried out.
    */
   async start(): Promise<void> {
-    if (this.running || this.stopped)
-      throw new SteadfastError('not-running', 'start: already used');
+    if (this.life !== 'new') throw new SteadfastError('not-running', 'start: already used');
     const storage = this.opts.storage;
     let durable = new Map<string, unknown>();
     if (storage !== undefined) {
@@ -323,7 +297,7 @@ export class Driver<M, C, D> {
     const rng = createRng(seed).fork(`node:${this.id}:${this.incarnation}`);
     const proto = this.opts.stack.create({ id: this.id, nodes: this.opts.nodes, rng });
     this.proto = proto;
-    this.running = true;
+    this.life = 'running';
     const now = this.now();
     this.record({
       t: now,
@@ -336,7 +310,7 @@ export class Driver<M, C, D> {
     this.input(() => {
       proto.handleStart(now, durable);
     });
-    this.flush();
+    if (this.live()) this.flush();
   }
 
   /**
@@ -351,13 +325,13 @@ export class Driver<M, C, D> {
       proto.handleCommand(now, cmd);
     } catch (err) {
       this.record({ t: now, type: 'command', node: this.id, cmd, accepted: false });
-      this.drain(proto); // whatever it emitted before refusing still happens, in order
+      drainOutputs(proto, this.turnSink); // what it emitted before refusing still happens, in order
       this.scheduleFlush();
       throw err;
     }
     this.counters.inputs++;
     this.record({ t: now, type: 'command', node: this.id, cmd, accepted: true });
-    this.drain(proto);
+    drainOutputs(proto, this.turnSink);
     this.scheduleFlush();
     this.flushIfLarge();
   }
@@ -379,13 +353,16 @@ export class Driver<M, C, D> {
 
   /** Commits what is pending, carries out queued outputs, then stops timers and the transport. */
   async close(): Promise<void> {
-    if (this.stopped) return;
-    if (this.running) {
+    if (this.life === 'stopped') return;
+    if (this.live()) {
       // From here on the node takes no input (a frame now is as lost as one after the stop), so
       // the pipeline drains: every sealed turn is committed and carried out.
-      this.closing = true;
+      this.life = 'closing';
       this.flush();
-      while (this.committed !== undefined && !this.halted()) await this.committed;
+      for (let p = this.pipeline.inFlight(); p !== undefined; p = this.pipeline.inFlight()) {
+        await p;
+        if (!this.live()) break;
+      }
     }
     this.halt();
     await this.opts.transport.close();
@@ -400,20 +377,12 @@ export class Driver<M, C, D> {
    * recovers, as a process restarted after SIGKILL would.
    */
   async crash(): Promise<void> {
-    if (this.stopped) return;
-    this.queue = [];
-    this.batch = new Map();
-    this.applied = [];
-    this.meta = new Map();
-    this.firstPersist = -1;
-    this.batchStrict = false;
-    this.committingStrict = false;
-    this.heldPending = false;
-    this.events = [];
-    this.held = [];
-    this.committing = undefined; // a commit in flight may land or not; its outputs never go out
-    this.committed = undefined;
+    if (this.life === 'stopped') return;
+    // The pipeline drops the open turn, the batch and the held turns; a commit in flight may
+    // land or not, its outputs never go out.
     this.halt();
+    this.meta = new Map();
+    this.events = [];
     await this.opts.transport.close();
     await this.opts.storage?.close();
     if (this.traceFd !== undefined) closeSync(this.traceFd);
@@ -422,6 +391,11 @@ export class Driver<M, C, D> {
 
   // ------------------------------------------------------------------------------ internals
 
+  /** Running or closing: started and not stopped (close still drains the pipeline). */
+  private live(): boolean {
+    return this.life === 'running' || this.life === 'closing';
+  }
+
   private cancelHostTimer(): void {
     const t = this.hostTimer;
     if (t === undefined) return;
@@ -429,23 +403,18 @@ export class Driver<M, C, D> {
     else clearImmediate(t.h);
   }
 
-  private halted(): boolean {
-    return !this.running;
-  }
-
   private halt(): void {
-    this.running = false;
-    this.stopped = true;
+    this.life = 'stopped';
+    this.pipeline.stop();
     this.proto = undefined;
     this.cancelHostTimer();
     this.hostTimer = undefined;
-    this.heap.clear();
     this.timers.clear();
   }
 
   private liveProto(): Protocol<M, C, D> {
     const p = this.proto;
-    if (!this.running || this.closing || p === undefined) {
+    if (this.life !== 'running' || p === undefined) {
       throw new SteadfastError('not-running', `node ${this.id} is not running`);
     }
     return p;
@@ -466,7 +435,7 @@ export class Driver<M, C, D> {
       this.fatal(err);
       return;
     }
-    this.drain(proto);
+    drainOutputs(proto, this.turnSink);
     this.scheduleFlush();
     this.flushIfLarge();
   }
@@ -478,10 +447,9 @@ export class Driver<M, C, D> {
    */
   private flushIfLarge(): void {
     if (
-      this.batch.size + this.applied.length >= this.batchWritesMax &&
-      this.running &&
-      !this.carrying &&
-      this.committing === undefined
+      this.pipeline.batchSize >= this.batchWritesMax &&
+      this.live() &&
+      this.pipeline.mayCommitEarly()
     ) {
       this.flush();
     }
@@ -494,190 +462,81 @@ export class Driver<M, C, D> {
     else throw err;
   }
 
-  /** Moves the protocol's outputs into the turn's queue and batch. */
-  private drain(proto: Protocol<M, C, D>): void {
-    for (let o = proto.pollOutput(); o !== undefined; o = proto.pollOutput()) {
-      if (o.kind === 'persist') {
-        if (o.lazy !== true) {
-          if (this.firstPersist < 0) this.firstPersist = this.queue.length;
-          this.batchStrict = true;
-        }
-        const t = this.lastNow;
-        for (const w of o.writes) {
-          this.batch.set(w.key, w.value);
-          if (this.logsApplied && isAppliedKey(w.key) && w.value !== null) {
-            this.applied.push({ t, value: w.value });
-          }
-        }
-        this.counters.writes += o.writes.length;
-        this.record(persistEvent(t, this.id, o));
-        continue;
-      }
-      this.queue.push(o);
-    }
-  }
-
   private scheduleFlush(): void {
-    if (this.flushScheduled || !this.running) return;
+    if (this.flushScheduled || !this.live()) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.running) this.flush();
+      if (this.live()) this.flush();
     });
   }
 
   /**
-   * End of turn. The turn is sealed: its sends are encoded and its outputs recorded in the trace.
-   * Then, with no commit in flight: the outputs before the turn's first persist go out (not with
-   * a storage trace, whose commit must cover them), the batch (and the trace) is committed, and
-   * the rest is carried out in order once the commit is durable — at once with `Storage`, when
-   * the promise settles with `AsyncStorage`. With a commit in flight the whole turn is held: it
-   * follows the earlier persists, so it waits for them and for its own batch, committed next.
+   * End of turn: the turn is sealed (its sends encoded, its outputs recorded in the trace) and
+   * handed to the pipeline, which carries out what may go out now and commits the batch
+   * (src/runtime/pipeline.ts). A message that cannot be encoded is a protocol bug: fatal.
    */
   private flush(): void {
-    const sealed = this.seal();
-    if (this.committing !== undefined) {
-      // With no ordinary persist in flight and no earlier output waiting, the turn's outputs up
-      // to its own first ordinary persist owe nothing to the commit (LAZY PERSISTS above).
-      const from = this.committingStrict || this.heldPending ? 0 : this.earlyEnd(sealed);
-      this.carryOut(sealed, from);
-      this.held.push(from === 0 ? sealed : { ...sealed, from });
-      if (from < sealed.queue.length) this.heldPending = true;
+    const { queue, firstPersist } = this.pipeline.takeTurn();
+    let frames: (Uint8Array | undefined)[];
+    try {
+      frames = this.encode(queue);
+    } catch (err) {
+      this.fatal(err);
       return;
     }
-    if (!this.needsCommit(sealed.queue.length > 0)) {
-      this.emitTrace();
-      this.carryOut(sealed);
-      return;
-    }
-    const early = this.earlyEnd(sealed);
-    this.carryOut(sealed, early);
-    this.commit([{ ...sealed, from: early }]);
-  }
-
-  /**
-   * Where the outputs a turn may carry out before its commit end: at its first ordinary persist
-   * (all of them if it has none); none at all with a storage trace, whose commit must cover them.
-   */
-  private earlyEnd(sealed: Sealed<M, D>): number {
-    if (this.traceSink.kind === 'storage') return 0;
-    return sealed.firstPersist < 0 ? sealed.queue.length : sealed.firstPersist;
-  }
-
-  /** Takes the turn's outputs: encodes the sends and records sends and deliveries. */
-  private seal(): Sealed<M, D> {
-    const queue = this.queue;
-    const firstPersist = this.firstPersist;
-    this.queue = [];
-    this.firstPersist = -1;
-    const frames = this.encode(queue);
     this.recordOutputs(queue, frames);
-    return { queue, frames, firstPersist, from: 0 };
+    this.pipeline.seal({ queue, frames, firstPersist, from: 0 });
   }
 
-  private needsCommit(hasOutputs: boolean): boolean {
+  private needsCommit(writes: number, hasOutputs: boolean): boolean {
     return (
       this.opts.storage !== undefined &&
-      (this.batch.size > 0 ||
+      (writes > 0 ||
         this.meta.size > 0 ||
         (this.traceSink.kind === 'storage' && (this.events.length > 0 || hasOutputs)))
     );
   }
 
-  /** Commits the batch; `groups` are carried out once it is durable. */
-  private commit(groups: Sealed<M, D>[]): void {
+  /** Hands the batch, the metadata and (sink 'storage') the trace to storage in one commit. */
+  private commit(
+    writes: ReadonlyMap<string, unknown>,
+    applied: readonly AppliedRow[],
+  ): void | Promise<void> {
     const storage = this.opts.storage;
-    if (storage === undefined) return;
+    assert(storage !== undefined, 'driver: a commit needs a storage');
     const meta = this.meta;
     meta.set(CLOCK_META, String(this.now()));
     const lines =
       this.traceSink.kind === 'storage'
         ? this.events.map((e) => JSON.stringify(e, traceReplacer))
         : [];
-    let result: void | Promise<void>;
-    try {
-      result = storage.commit(this.batch, this.applied, lines, meta);
-    } catch (err) {
-      this.fatal(err);
-      return;
-    }
+    const result = storage.commit(writes, applied, lines, meta); // a throw is fatal (pipeline)
     this.meta = new Map();
-    this.batch = new Map();
-    this.applied = [];
-    this.committingStrict = this.batchStrict;
-    this.batchStrict = false;
     if (this.traceSink.kind === 'storage') this.events = [];
     this.counters.commits++;
-    if (result === undefined) {
-      this.settle(groups);
-      return;
-    }
-    this.committing = groups;
+    if (result === undefined) return undefined;
     const startedMs = performance.now();
-    this.committed = result.then(
-      () => {
-        if (this.committing !== groups) return; // crashed meanwhile
-        const tookMs = performance.now() - startedMs;
-        this.counters.commitMs += tookMs;
-        if (tookMs > this.counters.commitMsMax) this.counters.commitMsMax = tookMs;
-        this.settle(groups);
-        this.committing = undefined;
-        this.committed = undefined;
-        this.next();
-      },
-      (err: unknown) => {
-        if (this.committing !== groups) return;
-        this.committing = undefined;
-        this.committed = undefined;
-        this.fatal(err);
-      },
-    );
+    return result.then(() => {
+      if (!this.live()) return;
+      const tookMs = performance.now() - startedMs;
+      this.counters.commitMs += tookMs;
+      if (tookMs > this.counters.commitMsMax) this.counters.commitMsMax = tookMs;
+    });
   }
 
-  /** A commit is durable: its turns' outputs go out, in order. */
-  private settle(groups: readonly Sealed<M, D>[]): void {
-    this.emitTrace();
-    for (const g of groups) this.carryOut(g);
-  }
-
-  /** After a pipelined commit: the held turns, committed together (or carried out if no write). */
-  private next(): void {
-    if (!this.running) return;
-    const held = this.held;
-    this.held = [];
-    this.heldPending = false;
-    if (held.length === 0) return;
-    if (!this.needsCommit(held.some((g) => g.queue.length > 0))) {
-      this.settle(held);
-      return;
-    }
-    this.commit(held);
-  }
-
-  /** The frame of every send in `queue` (undefined where encoding failed), by queue index. */
-  private encode(queue: readonly Output<M, D>[]): (Uint8Array | undefined)[] {
+  /** The frame of every send in `queue`, by queue index; throws `SteadfastError('unencodable')`. */
+  private encode(queue: readonly QueuedOutput<M, D>[]): (Uint8Array | undefined)[] {
     const frames: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(queue.length);
     for (let i = 0; i < queue.length; i++) {
       const o = queue[i];
-      if (o?.kind !== 'send') continue;
-      try {
-        // The payload is encoded straight into the frame's buffer (one allocation, no copy).
-        let room = this.rooms.get(o.to);
-        if (room === undefined) {
-          room = frameRoom(this.id, o.to, this.frameOpts);
-          this.rooms.set(o.to, room);
-        }
-        const bytes = this.encoder.encodeWithRoom(o.msg, room.before, room.after);
-        frames[i] = sealFrame(bytes, this.id, o.to, this.frameOpts, room);
-      } catch {
-        frames[i] = undefined;
-      }
+      if (o?.kind === 'send') frames[i] = this.encoder.encode(this.id, o.to, o.msg);
     }
     return frames;
   }
 
   private recordOutputs(
-    queue: readonly Output<M, D>[],
+    queue: readonly QueuedOutput<M, D>[],
     frames: readonly (Uint8Array | undefined)[],
   ): void {
     if (this.traceSink.kind === 'none') return;
@@ -715,82 +574,45 @@ export class Driver<M, C, D> {
     }
   }
 
-  /** Carries out the sealed turn's outputs [from, to) in order. */
-  private carryOut(sealed: Sealed<M, D>, to = sealed.queue.length): void {
-    this.carrying = true;
-    try {
-      this.carryRange(sealed, to);
-    } finally {
-      this.carrying = false;
-    }
-  }
-
+  /** Carries out the sealed turn's outputs [from, to) in order: sends with their sealed frames. */
   private carryRange({ queue, frames, from }: Sealed<M, D>, to: number): void {
     for (let i = from; i < to; i++) {
       const o = queue[i];
       if (o === undefined) continue;
-      switch (o.kind) {
-        case 'send': {
-          const frame = frames[i];
-          if (frame === undefined) {
-            this.counters.sendErrors++;
-            this.count('unencodable');
-            break;
-          }
-          try {
-            this.opts.transport.send(o.to, frame);
-            this.counters.framesSent++;
-          } catch (err) {
-            // Local misuse (frame too large for the transport, unknown peer): the message can
-            // never go out; count it so it is visible, never crash the node on it.
-            this.counters.sendErrors++;
-            this.count(err instanceof SteadfastError ? err.code : 'send-error');
-          }
-          break;
-        }
-        case 'setTimer':
-          this.arm(o.name, o.at);
-          break;
-        case 'cancelTimer':
-          this.timers.delete(o.name);
-          break;
-        case 'deliver':
-          this.opts.onDeliver?.(o.event);
-          break;
-        case 'persist':
-          break; // persists never enter the queue (they are in the batch)
+      if (o.kind !== 'send') {
+        executeOutput(o, this.hostSink);
+        continue;
+      }
+      const frame = frames[i];
+      assert(frame !== undefined, 'driver: every send of a sealed turn has its frame');
+      try {
+        this.opts.transport.send(o.to, frame);
+        this.counters.framesSent++;
+      } catch (err) {
+        // Local misuse (frame too large for the transport, unknown peer): the message can
+        // never go out; count it so it is visible, never crash the node on it.
+        this.counters.sendErrors++;
+        this.count(err instanceof SteadfastError ? err.code : 'send-error');
       }
     }
   }
 
-  private count(reason: string): void {
+  private count(reason: DropCount): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
   }
 
-  private arm(name: string, at: number): void {
-    const gen = this.timerGen++;
-    this.timers.set(name, gen);
-    this.heap.push({ at, name, gen });
-    this.scheduleHostTimer();
-  }
-
   private scheduleHostTimer(): void {
-    // Skip entries of cancelled or re-armed timers at the top.
-    for (let top = this.heap.peek(); top !== undefined; top = this.heap.peek()) {
-      if (this.timers.get(top.name) === top.gen) break;
-      this.heap.pop();
-    }
-    const top = this.heap.peek();
-    if (top === undefined) {
+    const at = this.timers.next();
+    if (at === undefined) {
       this.cancelHostTimer();
       this.hostTimer = undefined;
       this.hostTimerAt = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.hostTimer !== undefined && this.hostTimerAt <= top.at) return;
+    if (this.hostTimer !== undefined && this.hostTimerAt <= at) return;
     this.cancelHostTimer();
-    this.hostTimerAt = top.at;
-    const delay = top.at - this.now();
+    this.hostTimerAt = at;
+    const delay = at - this.now();
     // A timer already due fires after this turn (setTimeout would wait at least 1 ms).
     const fire = () => {
       this.hostTimer = undefined;
@@ -804,51 +626,33 @@ export class Driver<M, C, D> {
   }
 
   private fireTimers(): void {
-    if (!this.running || this.closing) return;
+    if (this.life !== 'running') return;
     const now = this.now();
-    for (let top = this.heap.peek(); top !== undefined && top.at <= now; top = this.heap.peek()) {
-      this.heap.pop();
-      if (this.timers.get(top.name) !== top.gen) continue;
-      this.timers.delete(top.name);
-      const name = top.name;
-      this.record({ t: now, type: 'timer', node: this.id, name });
+    for (let name = this.timers.popDue(now); name !== undefined; name = this.timers.popDue(now)) {
+      const fired = name;
+      this.record({ t: now, type: 'timer', node: this.id, name: fired });
       this.input(() => {
-        this.proto?.handleTimer(now, name);
+        this.proto?.handleTimer(now, fired);
       });
-      if (this.halted()) return; // the input was fatal
+      if (!this.live()) return; // the input was fatal
     }
     this.scheduleHostTimer();
   }
 
   private onFrame(bytes: Uint8Array): void {
-    if (!this.running || this.closing) return;
+    if (this.life !== 'running') return;
     this.counters.framesReceived++;
     const now = this.now();
     const id = this.nextReceiveId++;
-    const res = decodeFrame(bytes, this.frameOpts);
-    if (!res.ok) {
-      const c = res.error.code;
-      this.drop(now, id, '?', dropReasonOf(c), `${c}: ${res.error.detail}`);
+    const r = decodeInbound(bytes, this.frameOpts, this.id, this.opts.stack);
+    if (!r.ok) {
+      this.drop(now, id, r.from ?? '?', r.reason, r.detail);
       return;
     }
-    const frame = res.frame;
-    if (frame.to !== this.id) {
-      this.drop(now, id, frame.from, 'malformed', `frame addressed to ${frame.to}`);
-      return;
-    }
-    const payload = decodePayload(frame.payload);
-    if (!payload.ok) {
-      this.drop(now, id, frame.from, 'malformed', `${payload.error.code}: ${payload.error.detail}`);
-      return;
-    }
-    const msg = payload.value;
-    if (!this.opts.stack.isMessage(msg)) {
-      this.drop(now, id, frame.from, 'malformed', 'not a message of this stack');
-      return;
-    }
-    this.record({ t: now, type: 'receive', id, copy: 0, from: frame.from, to: this.id, msg });
+    const { from, msg } = r;
+    this.record({ t: now, type: 'receive', id, copy: 0, from, to: this.id, msg });
     this.input(() => {
-      this.proto?.handleMessage(now, frame.from, msg);
+      this.proto?.handleMessage(now, from, msg);
     });
   }
 

@@ -14,11 +14,16 @@ import {
   type StackSpec,
 } from '../../src/core/protocol.ts';
 import { addMs, type Instant } from '../../src/core/time.ts';
+import { SteadfastError } from '../../src/core/errors.ts';
 import { Driver } from '../../src/runtime/driver.ts';
 import { Storage, type AppliedRow, type DriverStorage } from '../../src/runtime/storage.ts';
 import type { FrameHandler, Transport } from '../../src/runtime/transport.ts';
 
-type Cmd = { op: 'script' } | { op: 'lazy' } | { op: 'timer'; name: string; inMs: number };
+type Cmd =
+  | { op: 'script' }
+  | { op: 'lazy' }
+  | { op: 'unencodable' }
+  | { op: 'timer'; name: string; inMs: number };
 
 /**
  * A protocol that, on command, emits send A, persist k, send B, deliver ('script'), or send A,
@@ -39,6 +44,11 @@ class Scripted extends OutputQueue<string, string> implements Protocol<string, C
   handleCommand(now: Instant, cmd: Cmd): void {
     if (cmd.op === 'timer') {
       this.setTimer(cmd.name, addMs(now, cmd.inMs));
+      return;
+    }
+    if (cmd.op === 'unencodable') {
+      this.send('b', 'A');
+      this.send('b', new Map() as unknown as string); // not plain data: a protocol bug
       return;
     }
     if (cmd.op === 'lazy') {
@@ -339,4 +349,37 @@ test('driver, pipelined commits: outputs never wait for lazy persists, only for 
     'send B',
   ]);
   await driver.close();
+});
+
+test('driver: an unencodable message is fatal, a typed error naming its kind (as in the simulator)', async () => {
+  await inTempDir(async (dir) => {
+    const log = new Log();
+    const fatal: unknown[] = [];
+    const driver = new Driver<string, Cmd, string>({
+      id: 'a',
+      nodes: ['a', 'b'],
+      stack: {
+        name: 'scripted',
+        create: () => new Scripted(),
+        isMessage: (v: unknown): v is string => typeof v === 'string',
+      },
+      transport: new RecordingTransport(log),
+      storage: new RecordingStorage(join(dir, 'a.db'), log),
+      seed: 1,
+      onFatal: (err) => fatal.push(err),
+    });
+    await driver.start();
+    log.events.length = 0;
+    driver.command({ op: 'unencodable' });
+    await turn();
+    assert.equal(fatal.length, 1);
+    const err = fatal[0];
+    assert.ok(err instanceof SteadfastError && err.code === 'unencodable', String(err));
+    assert.match(err.message, /'object' message from a to b/);
+    assert.deepEqual(log.events, [], 'nothing of the turn went out');
+    assert.throws(() => {
+      driver.command({ op: 'script' });
+    }, /not running/);
+    await driver.close();
+  });
 });
