@@ -14,6 +14,10 @@
  * - Crash-recover: a crashed node loses its protocol object, timers and in-flight inputs; on
  *   `recover` a fresh object gets `handleStart(now, persistedRecords)`.
  * Assumes: protocols emit plain-data messages their `isMessage` accepts.
+ *
+ * SIZE. Over 600 lines: the network (routing, faults, Byzantine senders, forge and replay) still
+ * lives here beside the event loop; it is the next thing to move out (issue 15). Outputs are
+ * carried out by core/executor.ts.
  */
 
 import {
