@@ -70,6 +70,9 @@
  * Assumes: unique payloads per origin. If two accepted broadcasts share an identity, every
  * checker but the (origin, n)-based BRB ones returns a failed `workload-unique` verdict instead of
  * its own (a delivery could not be matched to its broadcast).
+ *
+ * SIZE. Over 600 lines: the broadcast properties share one index of the trace and its process
+ * sets, and about half the file is their contracts (the book's definitions, quoted).
  */
 
 import type { NodeId } from '../core/ids.ts';

@@ -9,6 +9,9 @@
  * per-link override that is switched on just before that message is sent and off just after
  * (`{ kind: 'network', link, faults }`); each variant's `check` confirms in the trace that
  * exactly the intended message was hit.
+ *
+ * SIZE. Over 600 lines: a catalogue of scenario definitions (fault schedules, expected verdicts,
+ * computed explanations) one after another; no logic grows with it.
  */
 
 import type { CountMode } from '../check/links.ts';

@@ -15,6 +15,9 @@
  * - Per-run statistics (src/viz/stats.ts) are drawn as small inline SVG charts.
  * Assumes: verdicts come from src/check (a violation lists trace indices); the matrix's cells
  * were judged on the same properties for every protocol.
+ *
+ * SIZE. Over 600 lines: one self-contained page, whose CSS and client-side script are templates
+ * in this file.
  */
 
 import type { TraceEvent } from '../core/trace.ts';

@@ -26,6 +26,9 @@
  * - Linear in the trace (one sort of the distinct event times); a 100-node, 10,000-message
  *   trace renders well under 2 s (test/viz/svg.test.ts measures it).
  * Assumes: trace order is time order; node ids are strings (any text: it is escaped).
+ *
+ * SIZE. Over 600 lines: the space-time diagram's layout and drawing in one pass over the trace
+ * model; the layout (time axis, idle collapsing, lanes) is the part to move out first.
  */
 
 import type { NodeId } from '../core/ids.ts';

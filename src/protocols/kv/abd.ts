@@ -64,6 +64,9 @@
  *
  * Assumes: crash faults only (no Byzantine replicas: a liar's timestamp would win every read);
  * node ids are the writer ids (unique); values are plain data.
+ *
+ * SIZE. Over 600 lines: the coordinator (client queues, the two phases, timeouts), the replica,
+ * crash recovery (incarnations, hello) and anti-entropy all read the same per-key records.
  */
 
 import { AssertionFailed, SteadfastError } from '../../core/errors.ts';

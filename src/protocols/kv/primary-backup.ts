@@ -63,6 +63,9 @@
  * table forgets its least recently written row beyond it); answers the primary holds
  * `pendingMax` (beyond it a new operation fails, unapplied); log `logMax`; resends
  * `sendWindowMax` operations. A snapshot carries the whole store (this row is for small stores).
+ *
+ * SIZE. Over 600 lines: views, heartbeats and failover, replication with catch-up, and the client
+ * proxy share the view and the log; the client proxy is the part that can move out.
  */
 
 import { assert, SteadfastError } from '../../core/errors.ts';
