@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { FAULT_MODELS } from '../../src/matrix/spec.ts';
 import { renderMatrixReport, type MatrixCell, type ToleranceForm } from '../../src/viz/html.ts';
 
 const ARTIFACTS = resolve('artifacts', 'viz');
@@ -29,18 +30,7 @@ interface Layout {
   columns: number;
 }
 
-const FAULTS = [
-  'none',
-  'crash',
-  'crash-recover',
-  'omission',
-  'partition',
-  'corrupt',
-  'corrupt-nocrc',
-  'byzantine',
-  'byzantine-noauth',
-  'byzantine-over',
-];
+const FAULTS: readonly string[] = FAULT_MODELS;
 
 const PROTOCOLS = [
   'fair-loss',
