@@ -223,6 +223,8 @@ interface Follower {
   heardAt: number;
   /** Highest heartbeat round it acknowledged (ReadIndex). */
   rid: number;
+  /** The heartbeat round of the last immediate retry after a refusal. */
+  retriedRound: number;
 }
 
 interface PendingRead {
@@ -566,7 +568,13 @@ export class RaftKv
     this.cancelTimer('elect');
     this.followers.clear();
     for (const n of this.others) {
-      this.followers.set(n, { next: this.lastIndex() + 1, match: 0, heardAt: this.now, rid: 0 });
+      this.followers.set(n, {
+        next: this.lastIndex() + 1,
+        match: 0,
+        heardAt: this.now,
+        rid: 0,
+        retriedRound: -1,
+      });
     }
     this.appendAfter(this.lastIndex(), [{ t: this.term, c: { k: 'noop' } }]);
     this.termStart = this.lastIndex();
@@ -683,9 +691,14 @@ export class RaftKv
     } else {
       // Retry at once only when the answer moves nextIndex back: a duplicated or stale refusal
       // must not trigger a resend (each resend's refusal, duplicated, would multiply them).
+      // And at most once per heartbeat round: a follower that keeps refusing (a corrupted or
+      // forged match index) is otherwise answered at network speed for ever.
       const before = f.next;
       f.next = Math.max(f.match + 1, Math.min(f.next, m.index));
-      if (f.next < before) this.sendAppend(from, f, false);
+      if (f.next < before && f.retriedRound !== this.round) {
+        f.retriedRound = this.round;
+        this.sendAppend(from, f, false);
+      }
     }
     this.serveReads();
   }
