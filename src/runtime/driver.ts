@@ -26,7 +26,7 @@
  * them: "the turn's first persist" above means its first ORDINARY persist, and a turn sealed
  * while the commit in flight (and every turn held before it) holds only lazy writes is not held:
  * its outputs up to its first ordinary persist go out at once. The reliable link's send-buffer
- * writes are lazy, so a sender's data frames no longer wait for the commit of their buffer
+ * writes are lazy, so a sender's data frames do not wait for the commit of their buffer
  * entries — only for the sequence-number reservation, once per `seqBlock` messages. (Not with a
  * storage trace: its commit must cover everything the trace records before it is visible.)
  *
@@ -62,7 +62,7 @@
  * `accepted: false`. A protocol throwing on any other input is a bug: the driver stops and
  * reports it through `onFatal` (the node process exits non-zero). So is a message it emits that
  * cannot be encoded: `SteadfastError('unencodable')` naming the message's kind, the error the
- * simulator stops with too (it used to be counted and dropped here).
+ * simulator stops with too.
  *
  * SIZE. Over 600 lines, a third of them this contract: the rest is the host side only (clock,
  * host timers, trace sinks, commit hand-over, frames); the commit pipeline lives in pipeline.ts
