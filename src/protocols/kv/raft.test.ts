@@ -53,3 +53,25 @@ test('kv-raft is a registered store row, judged by the kv specification', () => 
     'converges',
   ]);
 });
+
+test('kv-raft with a majority down is fail-safe: nothing completes, nothing is wrong, and it recovers when they return', () => {
+  const base = materialize('kv-raft', 'none', 5, 3);
+  // n3, n4, n5 crash before the workload and come back only at the heal (crash-recover).
+  const nemesis = [
+    ...(['n3', 'n4', 'n5'] as const).map((node) => ({
+      at: 0,
+      action: { kind: 'crash' as const, node },
+    })),
+    { at: 4000, action: { kind: 'heal-all' as const, recoverCrashed: true } },
+  ];
+  const down = runSpec({ ...base, faults: 'crash-recover', nemesis, faultPhaseMs: 4000 });
+  assert.ok(down.safe, down.verdicts.map((v) => v.property).join(', '));
+  assert.ok(down.live, 'the operations issued while a majority was down complete after it returns');
+  // Without the return, the same run never completes an operation, and stays safe.
+  const stays = runSpec({ ...base, faults: 'crash', nemesis: nemesis.slice(0, 3) });
+  assert.ok(stays.safe);
+  assert.equal(stays.live, false);
+  const a = kvAccounting(stays.trace);
+  assert.equal(a.ok, 0); // no leader without a majority: not even a read is answered
+  assert.ok(a.indefinite > 0 && a.refused > 0); // refused: commands at the nodes that are down
+});
