@@ -75,7 +75,14 @@ import type { DurableState, NodeContext, StackSpec } from '../../core/protocol.t
 import { addMs, type Instant } from '../../core/time.ts';
 import { isObject, OverPerfectLinks } from '../broadcast/base.ts';
 import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/reliable.ts';
-import { canonical, isKvCommand, type KvCommand, type KvOp, type KvResult } from './types.ts';
+import {
+  canonical,
+  isKvCommand,
+  kvResult,
+  type KvCommand,
+  type KvOp,
+  type KvResult,
+} from './types.ts';
 
 export interface AbdOptions extends Partial<ReliableOptions> {
   /** An operation not finished this long after it started ends `indefinite`. Default 10 s. */
@@ -357,15 +364,14 @@ export class AbdKv extends OverPerfectLinks<KvCommand, KvResult> {
     const op = client?.running;
     if (client === undefined || op === undefined) return;
     this.counts.opsIndefinite++;
-    this.finish(client, op, {
-      type: 'kv-result',
-      client: op.cmd.client,
-      serial: op.cmd.serial,
-      op: op.cmd.op,
-      status: 'indefinite',
-      node: this.ctx.id,
-      reason: `no majority answered within ${this.opTimeoutMs} ms (phase ${op.stage})`,
-    });
+    this.finish(
+      client,
+      op,
+      kvResult(op.cmd, 'indefinite', {
+        node: this.ctx.id,
+        reason: `no majority answered within ${this.opTimeoutMs} ms (phase ${op.stage})`,
+      }),
+    );
   }
 
   protected onLinkDeliver(from: NodeId, payload: unknown): void {
@@ -580,15 +586,7 @@ export class AbdKv extends OverPerfectLinks<KvCommand, KvResult> {
     const client = this.clients.get(op.cmd.client);
     if (client?.running !== op) return;
     this.counts.opsOk++;
-    this.finish(client, op, {
-      type: 'kv-result',
-      client: op.cmd.client,
-      serial: op.cmd.serial,
-      op: op.cmd.op,
-      status: 'ok',
-      output,
-      node: this.ctx.id,
-    });
+    this.finish(client, op, kvResult(op.cmd, 'ok', { output, node: this.ctx.id }));
   }
 
   private finish(client: Client, op: Running, result: KvResult): void {
@@ -601,15 +599,7 @@ export class AbdKv extends OverPerfectLinks<KvCommand, KvResult> {
 
   private refuse(cmd: KvCommand, reason: string): void {
     this.counts.opsRefused++;
-    this.deliver({
-      type: 'kv-result',
-      client: cmd.client,
-      serial: cmd.serial,
-      op: cmd.op,
-      status: 'fail',
-      node: this.ctx.id,
-      reason,
-    });
+    this.deliver(kvResult(cmd, 'fail', { node: this.ctx.id, reason }));
   }
 
   // ---------------------------------------------------------------------------- replica

@@ -79,7 +79,15 @@ import {
   type StackSpec,
 } from '../../core/protocol.ts';
 import { addMs, type Instant } from '../../core/time.ts';
-import { applyOp, isKvCommand, isKvOp, type KvCommand, type KvOp, type KvResult } from './types.ts';
+import {
+  applyOp,
+  isKvCommand,
+  isKvOp,
+  kvResult,
+  type KvCommand,
+  type KvOp,
+  type KvResult,
+} from './types.ts';
 
 /** A client-table row: the client's last write (epoch, number), its output and sequence number. */
 export type ClientRow = readonly [ck: string, e: number, r: number, o: unknown, s: number];
@@ -692,15 +700,12 @@ export class KvPrimaryBackup
     if (this.now >= deadline) {
       this.c.timedOut++;
       cl.inflight = undefined;
-      this.deliver({
-        type: 'kv-result',
-        client: f.cmd.client,
-        serial: f.cmd.serial,
-        op: f.cmd.op,
-        status: 'indefinite',
-        node: this.ctx.id,
-        reason: `no answer from a primary within clientTimeoutMs = ${this.opts.clientTimeoutMs}`,
-      });
+      this.deliver(
+        kvResult(f.cmd, 'indefinite', {
+          node: this.ctx.id,
+          reason: `no answer from a primary within clientTimeoutMs = ${this.opts.clientTimeoutMs}`,
+        }),
+      );
       this.startNext(name, cl);
       return;
     }
@@ -732,15 +737,7 @@ export class KvPrimaryBackup
 
   private fail(cmd: KvCommand, reason: string): void {
     this.c.failed++;
-    this.deliver({
-      type: 'kv-result',
-      client: cmd.client,
-      serial: cmd.serial,
-      op: cmd.op,
-      status: 'fail',
-      node: this.ctx.id,
-      reason,
-    });
+    this.deliver(kvResult(cmd, 'fail', { node: this.ctx.id, reason }));
   }
 
   // ------------------------------------------------------------------ validation

@@ -44,7 +44,7 @@
  * the part that can move out once a second consensus design wants it.
  */
 
-import { assert } from '../../core/errors.ts';
+import { assert, SteadfastError } from '../../core/errors.ts';
 import type { NodeId } from '../../core/ids.ts';
 import {
   OutputQueue,
@@ -55,7 +55,15 @@ import {
   type StackSpec,
 } from '../../core/protocol.ts';
 import { instant, type Instant } from '../../core/time.ts';
-import { applyOp, isKvCommand, isKvOp, type KvCommand, type KvOp, type KvResult } from './types.ts';
+import {
+  applyOp,
+  isKvCommand,
+  isKvOp,
+  kvResult,
+  type KvCommand,
+  type KvOp,
+  type KvResult,
+} from './types.ts';
 
 export interface RaftOptions {
   readonly electionMs: number;
@@ -340,18 +348,11 @@ export class RaftKv
 
   handleCommand(now: Instant, cmd: KvCommand): void {
     this.now = now;
-    if (!isKvCommand(cmd)) throw new Error('raft: not a kv command');
+    if (!isKvCommand(cmd)) throw new SteadfastError('bad-argument', 'raft: not a kv command');
     const q = this.queues.get(cmd.client) ?? [];
     if (q.length >= this.opts.clientQueueMax) {
       this.counters.refused++;
-      this.deliver({
-        type: 'kv-result',
-        client: cmd.client,
-        serial: cmd.serial,
-        op: cmd.op,
-        status: 'fail',
-        reason: 'client queue full',
-      });
+      this.deliver(kvResult(cmd, 'fail', { reason: 'client queue full' }));
       return;
     }
     q.push(cmd);
@@ -965,19 +966,13 @@ export class RaftKv
     r: { status: KvResult['status']; output?: unknown; node?: NodeId; reason?: string },
   ): void {
     this.cancelTimer(`cli/${client}`);
-    const base = {
-      type: 'kv-result' as const,
-      client,
-      serial: op.cmd.serial,
-      op: op.cmd.op,
-      status: r.status,
-    };
-    this.deliver({
-      ...base,
-      ...(r.status === 'ok' ? { output: r.output } : {}),
-      ...(r.node === undefined ? {} : { node: r.node }),
-      ...(r.reason === undefined ? {} : { reason: r.reason }),
-    });
+    this.deliver(
+      kvResult(op.cmd, r.status, {
+        ...(r.status === 'ok' ? { output: r.output } : {}),
+        ...(r.node === undefined ? {} : { node: r.node }),
+        ...(r.reason === undefined ? {} : { reason: r.reason }),
+      }),
+    );
     this.nextOp(client);
   }
 }

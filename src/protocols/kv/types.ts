@@ -54,6 +54,22 @@ export interface KvResult {
   readonly reason?: string;
 }
 
+/** The result of `cmd`: its client, serial and operation, then the status and `fields`. */
+export function kvResult(
+  cmd: KvCommand,
+  status: KvStatus,
+  fields: { readonly output?: unknown; readonly node?: NodeId; readonly reason?: string } = {},
+): KvResult {
+  return {
+    type: 'kv-result',
+    client: cmd.client,
+    serial: cmd.serial,
+    op: cmd.op,
+    status,
+    ...fields,
+  };
+}
+
 export function isKvOp(v: unknown): v is KvOp {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
