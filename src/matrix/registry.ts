@@ -405,15 +405,27 @@ const KV_ROW = {
   tamper: tamperKv,
 };
 
-/** A consensus store: a minority may crash (and recover from its log); no Byzantine tolerance. */
-const RAFT_TOLERANCE: Tolerance = {
-  crashes: minority,
-  durable: true,
-  omission: true,
-  byzantine: () => 0,
-  needs: (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) up and connected`,
-  weakness: 'Raft commits only with a majority',
-};
+const majorityNeeds = (n: number): string =>
+  `a majority (${Math.floor(n / 2) + 1} of ${n}) up and connected`;
+
+/** A store: durable, masks omission, no Byzantine tolerance; `crashes` and its weakness vary. */
+function storeTolerance(
+  crashes: (n: number) => number,
+  weakness: string,
+  needs?: (n: number) => string,
+): Tolerance {
+  return {
+    crashes,
+    durable: true,
+    omission: true,
+    byzantine: () => 0,
+    weakness,
+    ...(needs === undefined ? {} : { needs }),
+  };
+}
+
+/** A consensus store: a minority may crash (and recover from its log). */
+const RAFT_TOLERANCE = storeTolerance(minority, 'Raft commits only with a majority', majorityNeeds);
 
 ENTRIES.push(
   {
@@ -437,24 +449,17 @@ ENTRIES.push(
   },
 );
 
-const majorityNeeds = (n: number): string =>
-  `a majority (${Math.floor(n / 2) + 1} of ${n}) up and connected`;
-
 ENTRIES.push(
   {
     ...KV_ROW,
     name: 'kv-abd',
     description:
       'leaderless quorum register store (ABD, multi-writer): reads and writes consult a majority, reads write back; incr and cas are a read then a write',
-    tolerance: {
-      crashes: minority,
-      durable: true,
-      omission: true,
-      byzantine: () => 0,
-      needs: majorityNeeds,
-      weakness:
-        "ABD's increment and compare-and-set are a read then a write: two concurrent ones both read the old value (a lost update)",
-    },
+    tolerance: storeTolerance(
+      minority,
+      "ABD's increment and compare-and-set are a read then a write: two concurrent ones both read the old value (a lost update)",
+      majorityNeeds,
+    ),
     stack: () => kvAbd(),
   },
   {
@@ -462,14 +467,10 @@ ENTRIES.push(
     name: 'kv-crdt',
     description:
       'eventually consistent store: PN-counters and last-writer-wins registers, local reads and writes, anti-entropy',
-    tolerance: {
-      crashes: anyCrashes,
-      durable: true,
-      omission: true,
-      byzantine: () => 0,
-      weakness:
-        'the eventually consistent store answers from its own replica: a read may be stale (not linearizable), and last-writer-wins drops one of two concurrent writes',
-    },
+    tolerance: storeTolerance(
+      anyCrashes,
+      'the eventually consistent store answers from its own replica: a read may be stale (not linearizable), and last-writer-wins drops one of two concurrent writes',
+    ),
     stack: () => kvCrdt(),
   },
   {
@@ -477,14 +478,10 @@ ENTRIES.push(
     name: 'kv-primary-backup',
     description:
       'naive primary-backup: the primary applies and forwards to the backups it believes alive; heartbeat failover with no quorum',
-    tolerance: {
-      crashes: anyCrashes,
-      durable: true,
-      omission: true,
-      byzantine: () => 0,
-      weakness:
-        'primary-backup fails over without a quorum: a backup that stops hearing the primary promotes itself, and two primaries accept writes (split-brain)',
-    },
+    tolerance: storeTolerance(
+      anyCrashes,
+      'primary-backup fails over without a quorum: a backup that stops hearing the primary promotes itself, and two primaries accept writes (split-brain)',
+    ),
     stack: () => kvPrimaryBackup(),
   },
 );
