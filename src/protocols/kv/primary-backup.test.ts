@@ -126,7 +126,7 @@ describe('kv-primary-backup: one node', () => {
     const outs = drain(solo);
     assert.deepEqual(
       outs.map((o) => o.kind),
-      ['setTimer', 'persist', 'cancelTimer', 'deliver'],
+      ['persist', 'cancelTimer', 'deliver'],
     );
     const d = outs.at(-1);
     assert.ok(d?.kind === 'deliver');
@@ -267,7 +267,12 @@ describe('kv-primary-backup: simulated runs', () => {
       // Two primaries: n2 promoted itself while n1 kept answering; n1 stepped down at the heal.
       assert.ok((r.stats.get('n2')?.promotions ?? 0) >= 1, why);
       assert.ok((r.stats.get('n1')?.stepDowns ?? 0) >= 1, why);
-      assert.equal(r.stats.get('n2')?.primary, 1, why);
+      // One primary once healed (n2, or a later view's primary if heartbeats flapped after it).
+      assert.equal(
+        nodes.reduce((k, n) => k + (r.stats.get(n)?.primary ?? 0), 0),
+        1,
+        why,
+      );
       // Always available on both sides, and one state after the heal: the damage is safety.
       assert.equal(r.byName.get('completes')?.holds, true, why);
       assert.equal(r.byName.get('converges')?.holds, true, why);

@@ -31,8 +31,9 @@
  * - Clients. Each client (a name in the command, hosted by this node) runs one operation at a
  *   time, in the order its commands arrive; the others wait in a queue of at most `queueMax`
  *   (beyond it: status 'fail'). The operation is sent (`req`) to the believed primary (view mod
- *   N; itself, without a message, when it is the primary) and resent every `retryMs` to whoever
- *   is then believed primary, until the answer (`res`) or `clientTimeoutMs` after the start
+ *   N; itself, without a message, when it is the primary) and resent to whoever is then believed
+ *   primary, with exponential backoff and jitter from `retryMs` up to `clientRetryMsMax`
+ *   (client.ts), until the answer (`res`) or `clientTimeoutMs` after the start
  *   (status 'indefinite': it may have happened). Requests carry (epoch, number): epoch counts
  *   this node's incarnations (persisted at start), number the requests of the incarnation. The
  *   primary keeps, replicated with the operations, each client's last write and its output: a
@@ -79,6 +80,7 @@ import {
   type StackSpec,
 } from '../../core/protocol.ts';
 import { addMs, type Instant } from '../../core/time.ts';
+import { checkRetryPolicy, ClientQueues, type InFlight } from './client.ts';
 import {
   applyOp,
   isKvCommand,
@@ -151,6 +153,8 @@ export interface KvPrimaryBackupOptions {
   readonly failoverMs?: number;
   /** Client resend period and primary resend period per backup (default 300). */
   readonly retryMs?: number;
+  /** Backoff cap of a client's resends (default 2,400). */
+  readonly clientRetryMsMax?: number;
   /** A client gives up (status 'indefinite') this long after sending (default 10,000). */
   readonly clientTimeoutMs?: number;
   /** Operations waiting behind a client's current one (default 64). */
@@ -171,6 +175,7 @@ const DEFAULTS: Resolved = {
   heartbeatMs: 100,
   failoverMs: 1000,
   retryMs: 300,
+  clientRetryMsMax: 2400,
   clientTimeoutMs: 10_000,
   queueMax: 64,
   clientsMax: 10_000,
@@ -196,6 +201,11 @@ export function resolvePrimaryBackupOptions(opts: KvPrimaryBackupOptions = {}): 
       `kv-primary-backup: failoverMs (${r.failoverMs}) must exceed heartbeatMs (${r.heartbeatMs})`,
     );
   }
+  checkRetryPolicy('kv-primary-backup', {
+    retryMs: r.retryMs,
+    retryMsMax: r.clientRetryMsMax,
+    timeoutMs: r.clientTimeoutMs,
+  });
   return r;
 }
 
@@ -224,9 +234,9 @@ interface Pending {
   readonly o: unknown;
 }
 
-interface Client {
-  readonly queue: KvCommand[];
-  inflight: { readonly cmd: KvCommand; readonly r: number; readonly startedAt: number } | undefined;
+/** A client operation in flight: its request number in this incarnation (client.ts adds the rest). */
+interface ClientFields {
+  readonly r: number;
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -265,7 +275,7 @@ export class KvPrimaryBackup
   private pending: Pending[] = [];
 
   // Client state (volatile).
-  private readonly clients = new Map<string, Client>();
+  private readonly clients: ClientQueues<ClientFields>;
   private nextR = 0;
 
   private readonly c = {
@@ -295,6 +305,11 @@ export class KvPrimaryBackup
       throw new SteadfastError('bad-argument', `kv-primary-backup: ${ctx.id} is not in ctx.nodes`);
     }
     this.peers = ctx.nodes.filter((x) => x !== ctx.id);
+    this.clients = new ClientQueues(this.opts, {
+      retryMs: this.opts.retryMs,
+      retryMsMax: this.opts.clientRetryMsMax,
+      timeoutMs: this.opts.clientTimeoutMs,
+    });
   }
 
   // ------------------------------------------------------------------ inputs
@@ -334,21 +349,12 @@ export class KvPrimaryBackup
         'kv-primary-backup: expected { type: "kv", client, serial, op }',
       );
     }
-    let cl = this.clients.get(cmd.client);
-    if (cl === undefined) {
-      if (this.clients.size >= this.opts.clientsMax) {
-        this.fail(cmd, `this node hosts clientsMax = ${this.opts.clientsMax} clients`);
-        return;
-      }
-      cl = { queue: [], inflight: undefined };
-      this.clients.set(cmd.client, cl);
-    }
-    if (cl.queue.length >= this.opts.queueMax) {
-      this.fail(cmd, `client queue full (queueMax = ${this.opts.queueMax})`);
+    const refused = this.clients.submit(cmd);
+    if (refused !== undefined) {
+      this.fail(cmd, refused);
       return;
     }
-    cl.queue.push(cmd);
-    if (cl.inflight === undefined) this.startNext(cmd.client, cl);
+    this.startNext(cmd.client);
   }
 
   handleTimer(now: Instant, name: string): void {
@@ -676,63 +682,55 @@ export class KvPrimaryBackup
 
   // ------------------------------------------------------------------ clients
 
-  private startNext(name: string, cl: Client): void {
-    const cmd = cl.queue.shift();
-    if (cmd === undefined) return;
-    cl.inflight = { cmd, r: ++this.nextR, startedAt: this.now };
-    this.setTimer(`c/${name}`, addMs(this.now, this.opts.retryMs));
-    this.sendRequest(name, cl);
+  /** Starts the client's next operation unless one is in flight. */
+  private startNext(name: string): void {
+    const f = this.clients.startNext(name, this.now, () => ({ r: ++this.nextR }));
+    if (f !== undefined) this.sendRequest(name, f);
   }
 
-  private sendRequest(name: string, cl: Client): void {
-    const f = cl.inflight;
-    if (f === undefined) return;
+  /** Sends (or resends) to the believed primary and arms the retry timer (backoff, jitter). */
+  private sendRequest(name: string, f: InFlight<ClientFields>): void {
     const primary = this.primaryOf(this.view);
     if (primary === this.ctx.id) this.request(this.ctx.id, name, this.epoch, f.r, f.cmd.op);
     else this.send(primary, { k: 'req', c: name, e: this.epoch, r: f.r, op: f.cmd.op });
+    // The request may have been answered at once (this node is the primary).
+    if (this.clients.inflight(name) === f) {
+      this.setTimer(`c/${name}`, this.clients.nextRetryAt(f, this.now, this.ctx.rng) as Instant);
+    }
   }
 
   private clientTimer(name: string): void {
-    const cl = this.clients.get(name);
-    const f = cl?.inflight;
-    if (cl === undefined || f === undefined) return;
-    const deadline = f.startedAt + this.opts.clientTimeoutMs;
-    if (this.now >= deadline) {
+    const f = this.clients.inflight(name);
+    if (f === undefined) return;
+    if (this.now >= f.deadlineAt) {
       this.c.timedOut++;
-      cl.inflight = undefined;
+      this.clients.end(name);
       this.deliver(
         kvResult(f.cmd, 'indefinite', {
           node: this.ctx.id,
           reason: `no answer from a primary within clientTimeoutMs = ${this.opts.clientTimeoutMs}`,
         }),
       );
-      this.startNext(name, cl);
+      this.startNext(name);
       return;
     }
-    this.setTimer(`c/${name}`, addMs(this.now, Math.min(this.opts.retryMs, deadline - this.now)));
-    this.sendRequest(name, cl);
+    this.sendRequest(name, f);
   }
 
   /** The primary's answer to this node's client `c` (ignored unless it is the one in flight). */
   private result(c: string, e: number, r: number, ok: boolean, o: unknown, why?: string): void {
-    const cl = this.clients.get(c);
-    const f = cl?.inflight;
-    if (cl === undefined || f === undefined || e !== this.epoch || r !== f.r) return;
-    cl.inflight = undefined;
+    const f = this.clients.inflight(c);
+    if (f === undefined || e !== this.epoch || r !== f.r) return;
+    this.clients.end(c);
     this.cancelTimer(`c/${c}`);
-    const base = {
-      type: 'kv-result' as const,
-      client: f.cmd.client,
-      serial: f.cmd.serial,
-      op: f.cmd.op,
-      node: this.ctx.id,
-    };
-    if (ok) this.deliver({ ...base, status: 'ok', output: o ?? null });
+    if (ok) this.deliver(kvResult(f.cmd, 'ok', { node: this.ctx.id, output: o ?? null }));
     else {
       this.c.failed++;
-      this.deliver({ ...base, status: 'fail', reason: why ?? 'refused by the primary' });
+      this.deliver(
+        kvResult(f.cmd, 'fail', { node: this.ctx.id, reason: why ?? 'refused by the primary' }),
+      );
     }
-    this.startNext(c, cl);
+    this.startNext(c);
   }
 
   private fail(cmd: KvCommand, reason: string): void {

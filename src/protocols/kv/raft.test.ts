@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { findProtocol } from '../../matrix/registry.ts';
 import { materialize, runSpec, type FaultModel } from '../../matrix/spec.ts';
 import { kvAccounting } from '../../check/kv.ts';
+import { SteadfastError } from '../../core/errors.ts';
+import { kvRaft } from './raft.ts';
 
 function verdicts(protocol: string, faults: FaultModel, seed: number) {
   const run = runSpec(materialize(protocol, faults, 5, seed));
@@ -74,4 +76,18 @@ test('kv-raft with a majority down is fail-safe: nothing completes, nothing is w
   const a = kvAccounting(stays.trace);
   assert.equal(a.ok, 0); // no leader without a majority: not even a read is answered
   assert.ok(a.indefinite > 0 && a.refused > 0); // refused: commands at the nodes that are down
+});
+
+test('kv-raft: bad options throw a SteadfastError naming the field', () => {
+  const refused = (opts: Parameters<typeof kvRaft>[0], field: RegExp): void => {
+    assert.throws(
+      () => kvRaft(opts),
+      (e: unknown) => e instanceof SteadfastError && field.test(e.message),
+    );
+  };
+  refused({ batchMax: 0 }, /batchMax must be an integer/);
+  refused({ electionMs: 1.5 }, /electionMs must be an integer/);
+  refused({ heartbeatMs: 1000, electionMs: 1000 }, /heartbeatMs \(1000\) must be below/);
+  refused({ clientRetryMs: 500, clientRetryMsMax: 100 }, /retryMsMax \(100\)/);
+  assert.equal(kvRaft({ batchMax: 1 }).name, 'kv-raft');
 });

@@ -33,8 +33,10 @@
  *   no-op index), confirms it is still leader with a heartbeat round acknowledged by a majority,
  *   and answers once it has applied up to that index. No clock assumption.
  * - Clients: a node runs each client's operations one at a time; its proxy sends the request to
- *   the leader it believes in (a follower answers with a redirect and its leader hint), retries
- *   every `clientRetryMs` and gives up after `clientTimeoutMs` (status 'indefinite').
+ *   the leader it believes in (a follower answers with a redirect and its leader hint, which the
+ *   proxy follows at once), retries with exponential backoff and jitter from `clientRetryMs` up
+ *   to `clientRetryMsMax` (client.ts), each retry to the leader it now believes in or else the
+ *   next node in turn, and gives up after `clientTimeoutMs` (status 'indefinite').
  *
  * ASSUMES: every node has the same `ctx.nodes`; messages travel over fair-loss links (integrity
  * below this layer: CRC32C/HMAC); `now` never goes backwards within an incarnation.
@@ -55,6 +57,7 @@ import {
   type StackSpec,
 } from '../../core/protocol.ts';
 import { instant, type Instant } from '../../core/time.ts';
+import { checkRetryPolicy, ClientQueues, type InFlight } from './client.ts';
 import {
   applyOp,
   isKvCommand,
@@ -72,10 +75,15 @@ export interface RaftOptions {
   readonly snapshotEvery: number;
   readonly sessions: boolean;
   readonly sessionMax: number;
+  /** A client's first retry after about this long; then exponential backoff (client.ts). */
   readonly clientRetryMs: number;
+  /** The client's backoff cap. */
+  readonly clientRetryMsMax: number;
   readonly clientTimeoutMs: number;
   /** Operations queued per client at one node; beyond it the command fails at once. */
   readonly clientQueueMax: number;
+  /** Clients one node hosts at once; a command of one more fails at once. */
+  readonly clientsMax: number;
   /** Reads waiting for a ReadIndex at the leader; beyond it a read is refused (the client retries). */
   readonly pendingReadsMax: number;
 }
@@ -88,10 +96,44 @@ export const RAFT_DEFAULTS: RaftOptions = {
   sessions: true,
   sessionMax: 1000,
   clientRetryMs: 400,
+  clientRetryMsMax: 3200,
   clientTimeoutMs: 25_000,
   clientQueueMax: 1000,
+  clientsMax: 10_000,
   pendingReadsMax: 10_000,
 };
+
+/** Fills in the defaults; throws `SteadfastError('bad-argument')` naming a bad field. */
+export function resolveRaftOptions(opts: Partial<RaftOptions> = {}): RaftOptions {
+  const r: RaftOptions = { ...RAFT_DEFAULTS, ...opts };
+  for (const [field, v] of Object.entries(r)) {
+    if (field === 'sessions') {
+      if (typeof v !== 'boolean') {
+        throw new SteadfastError(
+          'bad-argument',
+          `raft: sessions must be a boolean, got ${String(v)}`,
+        );
+      }
+    } else if (!Number.isSafeInteger(v) || (v as number) < 1) {
+      throw new SteadfastError(
+        'bad-argument',
+        `raft: ${field} must be an integer ≥ 1, got ${JSON.stringify(v)}`,
+      );
+    }
+  }
+  if (r.heartbeatMs >= r.electionMs) {
+    throw new SteadfastError(
+      'bad-argument',
+      `raft: heartbeatMs (${r.heartbeatMs}) must be below electionMs (${r.electionMs})`,
+    );
+  }
+  checkRetryPolicy('raft', {
+    retryMs: r.clientRetryMs,
+    retryMsMax: r.clientRetryMsMax,
+    timeoutMs: r.clientTimeoutMs,
+  });
+  return r;
+}
 
 /** A command in the log: a client operation, or the leader's no-op at the start of its term. */
 /**
@@ -244,14 +286,14 @@ interface PendingRead {
   readonly key: string;
 }
 
-interface ClientOp {
-  readonly cmd: KvCommand;
+/** A client operation in flight (client.ts adds the command, start, deadline and retries). */
+interface ClientFields {
   /** The serial of this operation in its client's session. */
   readonly s: number;
-  readonly calledAt: number;
-  deadlineAt: number;
+  /** Where its request goes: the leader this node believes in, else the next node in turn. */
   target: NodeId;
 }
+type ClientOp = InFlight<ClientFields>;
 
 const HS_KEY = 'hs';
 /** How many times this node has started: part of its clients' session ids. */
@@ -290,8 +332,7 @@ export class RaftKv
   private pendingReads: PendingRead[] = [];
   private now = 0;
   // --- client proxy
-  private readonly queues = new Map<string, KvCommand[]>();
-  private readonly active = new Map<string, ClientOp>();
+  private readonly clients: ClientQueues<ClientFields>;
   private incarnation = 0;
   /** Session id → client name, and each client's last session serial (this incarnation). */
   private readonly bySession = new Map<string, string>();
@@ -312,7 +353,15 @@ export class RaftKv
     opts: Partial<RaftOptions> = {},
   ) {
     super();
-    this.opts = { ...RAFT_DEFAULTS, ...opts };
+    this.opts = resolveRaftOptions(opts);
+    this.clients = new ClientQueues(
+      { queueMax: this.opts.clientQueueMax, clientsMax: this.opts.clientsMax },
+      {
+        retryMs: this.opts.clientRetryMs,
+        retryMsMax: this.opts.clientRetryMsMax,
+        timeoutMs: this.opts.clientTimeoutMs,
+      },
+    );
     this.majority = Math.floor(ctx.nodes.length / 2) + 1;
     this.others = ctx.nodes.filter((n) => n !== ctx.id);
   }
@@ -349,15 +398,13 @@ export class RaftKv
   handleCommand(now: Instant, cmd: KvCommand): void {
     this.now = now;
     if (!isKvCommand(cmd)) throw new SteadfastError('bad-argument', 'raft: not a kv command');
-    const q = this.queues.get(cmd.client) ?? [];
-    if (q.length >= this.opts.clientQueueMax) {
+    const refused = this.clients.submit(cmd);
+    if (refused !== undefined) {
       this.counters.refused++;
-      this.deliver(kvResult(cmd, 'fail', { reason: 'client queue full' }));
+      this.deliver(kvResult(cmd, 'fail', { reason: refused }));
       return;
     }
-    q.push(cmd);
-    this.queues.set(cmd.client, q);
-    if (!this.active.has(cmd.client)) this.nextOp(cmd.client);
+    this.nextOp(cmd.client);
   }
 
   handleTimer(now: Instant, name: string): void {
@@ -895,38 +942,29 @@ export class RaftKv
     return id;
   }
 
+  /** Starts the client's next operation unless one is in flight. */
   private nextOp(client: string): void {
-    const q = this.queues.get(client);
-    const cmd = q?.shift();
-    if (cmd === undefined) {
-      this.active.delete(client);
-      return;
-    }
-    const s = (this.serials.get(client) ?? 0) + 1;
-    this.serials.set(client, s);
-    const op: ClientOp = {
-      cmd,
-      s,
-      calledAt: this.now,
-      deadlineAt: this.now + this.opts.clientTimeoutMs,
-      target: this.leader ?? this.ctx.id,
-    };
-    this.active.set(client, op);
-    this.sendRequest(client, op);
+    const op = this.clients.startNext(client, this.now, () => {
+      const s = (this.serials.get(client) ?? 0) + 1;
+      this.serials.set(client, s);
+      return { s, target: this.leader ?? this.ctx.id };
+    });
+    if (op !== undefined) this.sendRequest(client, op);
   }
 
+  /** Sends (or resends) the request and arms the retry timer, with backoff and jitter. */
   private sendRequest(client: string, op: ClientOp): void {
     const req: RaftMsg = { k: 'req', c: this.sessionId(client), s: op.s, op: op.cmd.op };
     if (op.target === this.ctx.id) this.onRequest(this.ctx.id, req);
     else this.send(op.target, req);
-    this.setTimer(
-      `cli/${client}`,
-      instant(Math.min(op.deadlineAt, this.now + this.opts.clientRetryMs)),
-    );
+    // A request to this node may have been answered at once (a session's cached reply).
+    if (this.clients.inflight(client) === op) {
+      this.setTimer(`cli/${client}`, instant(this.clients.nextRetryAt(op, this.now, this.ctx.rng)));
+    }
   }
 
   private onClientTimer(client: string): void {
-    const op = this.active.get(client);
+    const op = this.clients.inflight(client);
     if (op === undefined) return;
     if (this.now >= op.deadlineAt) {
       this.finish(client, op, {
@@ -947,7 +985,7 @@ export class RaftKv
   private onReply(from: NodeId, m: RaftMsg & { k: 'rep' }): void {
     const client = this.bySession.get(m.c);
     if (client === undefined) return; // not a session of this incarnation
-    const op = this.active.get(client);
+    const op = this.clients.inflight(client);
     if (op === undefined || op.s !== m.s) return; // late: already answered or given up
     if (!m.ok) {
       // A redirect: go to the leader it names at once (or keep retrying on the timer).
@@ -966,6 +1004,7 @@ export class RaftKv
     r: { status: KvResult['status']; output?: unknown; node?: NodeId; reason?: string },
   ): void {
     this.cancelTimer(`cli/${client}`);
+    this.clients.end(client);
     this.deliver(
       kvResult(op.cmd, r.status, {
         ...(r.status === 'ok' ? { output: r.output } : {}),
@@ -978,6 +1017,7 @@ export class RaftKv
 }
 
 export function kvRaft(opts: Partial<RaftOptions> = {}): StackSpec<RaftMsg, KvCommand, KvResult> {
+  resolveRaftOptions(opts); // fail fast on a bad option
   return {
     name: opts.sessions === false ? 'kv-raft-nosession' : 'kv-raft',
     create: (ctx) => new RaftKv(ctx, opts),
