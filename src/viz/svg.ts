@@ -1,15 +1,16 @@
 /**
  * Space-time (Lamport) diagrams: a trace (src/core/trace.ts) drawn as one SVG document.
  *
- * Layout: one vertical lane per node, TIME FLOWS DOWNWARD (everywhere in src/viz), an arrow per
- * copy of a message from its send to its receive. Dropped copies end short with an × and their
- * reason; network duplicates (copy > 0) are dotted violet; retransmissions (a later send with the
- * same protocol identity on the same link, see model.ts) are dashed amber with ↻n; corrupted
- * copies are gold with a lightning bolt; crashes are an X with the lane dashed while down, the
- * recovery a green ring; application deliveries are dots, commands diamonds, persists squares,
- * timers ticks; partitions are shaded bands naming their sides; idle stretches longer than
- * `collapseIdleMs` are compressed to a fixed height and marked on the time axis. `highlight`
- * draws the events of a violation in red with the property's name.
+ * Layout: one vertical lane per node, TIME FLOWS DOWNWARD (in every space-time diagram; only the
+ * linearizability timeline, timeline.ts, runs it rightward), an arrow per copy of a message from
+ * its send to its receive. Dropped copies end short with an × and their reason; network
+ * duplicates (copy > 0) are dotted violet; retransmissions (a later send with the same protocol
+ * identity on the same link, see model.ts) are dashed amber with ↻n; corrupted copies are gold
+ * with a lightning bolt; crashes are an X with the lane dashed while down, the recovery a green
+ * ring; application deliveries are dots, commands diamonds, persists squares, timers ticks;
+ * partitions are shaded bands naming their sides; idle stretches longer than `collapseIdleMs`
+ * are compressed to a fixed height and marked on the time axis. `highlight` draws the events of
+ * a violation in red with the property's name.
  *
  * Guarantees:
  * - Output is one standalone SVG string (no external references, no scripts); its text is
@@ -119,7 +120,8 @@ export const PALETTE = {
   hlFill: '#fff5f5',
 } as const;
 
-const FONT =
+/** The diagrams' font stack (the HTML page uses the same). */
+export const FONT =
   "'Inter','Segoe UI',system-ui,-apple-system,'Helvetica Neue',Arial,'Liberation Sans','DejaVu Sans',sans-serif";
 
 const AXIS_W = 72;
@@ -206,11 +208,12 @@ function n(v: number): string {
 }
 
 /** Rough width of a text in px at a font size (average sans-serif glyph ≈ 0.56 em). */
-function textWidth(s: string, size: number): number {
+export function textWidth(s: string, size: number): number {
   return s.length * size * 0.56;
 }
 
-function niceStep(minMs: number): number {
+/** The smallest 1, 2 or 5 × 10^k at least `minMs`: a tick step. */
+export function niceStep(minMs: number): number {
   const steps = [1, 2, 5];
   let mag = 1;
   while (mag * 10 < minMs) mag *= 10;
@@ -221,7 +224,8 @@ function niceStep(minMs: number): number {
   }
 }
 
-function formatMs(t: number): string {
+/** `12.5 ms`, or seconds from 10 s on. */
+export function formatMs(t: number): string {
   if (Math.abs(t) >= 10_000) return `${n(t / 1000)} s`;
   return `${n(t)} ms`;
 }
