@@ -24,10 +24,10 @@
  * - One standalone SVG string (no scripts, no external references, no ids); every text from the
  *   trace is escaped. Equal inputs give equal output.
  * - Countable: each bar is a `g.op` with classes `ok` | `indefinite` | `failed` and `hl` (in the
- *   failing sub-history), and `data-op` (history id), `data-client`, `data-status`,
- *   `data-call`, `data-ret`, `data-event-index` (its command's trace index); lanes are
- *   `g.lane` with `data-client`; compressed stretches `g.gap`; the root carries `data-key`,
- *   `data-drawn`, `data-omitted` and `data-minimal`.
+ *   failing sub-history), and `data-op` (history id), `data-client`, `data-status`, `data-call`
+ *   (where the checker's interval starts), `data-ret`, `data-event-index` (its command's trace
+ *   index); lanes are `g.lane` with `data-client`; compressed stretches `g.gap`; the root
+ *   carries `data-key`, `data-drawn`, `data-omitted` and `data-minimal`.
  * Assumes: the trace's kv commands and results follow src/protocols/kv/types.ts; a verdict
  * passed in was judged on this trace by `linearizable` (its events are the failing
  * operations' calls and returns).
@@ -355,7 +355,9 @@ function layout(bs: readonly Bar[], collapseMsOpt: number | undefined): Layout {
   const tMax = Math.max(...bs.map((b) => Math.max(b.end ?? b.op.call, b.op.call)));
   const durations = bs.flatMap((b) => (b.op.ret === undefined ? [] : [b.op.ret - b.op.call]));
   const collapseMs =
-    collapseMsOpt ?? Math.max(100, 4 * (median(durations) ?? 0), (tMax - tMin) / 12);
+    collapseMsOpt === undefined
+      ? Math.max(100, 4 * (median(durations) ?? 0), (tMax - tMin) / 12)
+      : Math.max(0, collapseMsOpt);
   const gaps = idleStretches(bs, collapseMs);
   const liveMs = Math.max(1, tMax - tMin - gaps.reduce((s, g) => s + (g.t1 - g.t0), 0));
   // Scale: the history fits about 960 px (less for a few operations), widened up to 2,400 px
@@ -486,7 +488,7 @@ function axisSvg(L: Layout, axisY: number, lanesTop: number, bottom: number): st
     const mark = (t: number, anchor: string): void => {
       const x = sc.x(t);
       axis.push(
-        `<line x1="${n(x)}" x2="${n(x)}" y1="${axisY - 3}" y2="${axisY}"/><text x="${n(x)}" y="${axisY - 6}"${anchor}>${esc(n(t))}</text>`,
+        `<line x1="${n(x)}" x2="${n(x)}" y1="${axisY - 3}" y2="${axisY}"/><text x="${n(x)}" y="${axisY - 6}"${anchor}>${String(Math.round(t * 1000) / 1000)}</text>`,
       );
       grid.push(`<line class="grid" x1="${n(x)}" x2="${n(x)}" y1="${lanesTop}" y2="${bottom}"/>`);
     };

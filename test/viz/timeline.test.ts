@@ -235,6 +235,9 @@ test('timeline: the bound keeps the failing operations and says how many it left
   );
   assert.match(small.svg, /350 more operations on this key not drawn/);
   assert.equal(tags(small.svg)[0]?.attrs.get('data-omitted'), '350');
+  // The stretch between the two failing operations, whose operations are left out, is compressed.
+  assert.equal(withClasses(tags(small.svg), 'gap').length, 2, 'one in the legend, one drawn');
+  assert.match(small.svg, /no operation drawn: compressed/);
   // The others drawn are the nearest in time to a failing one (every operation lasts 3 ms).
   const reds = red.map((o) => Number(o.attrs.get('data-call')));
   const dist = (call: number): number =>
