@@ -8,6 +8,7 @@
  */
 
 import { BROADCAST_SCENARIOS } from './broadcast.ts';
+import { KV_SCENARIOS } from './kv.ts';
 import { LINK_SCENARIOS } from './links.ts';
 import { runScenario, type ScenarioDef, type ScenarioResult, type ScenarioRun } from './model.ts';
 
@@ -29,10 +30,15 @@ const ORDER = [
   'rb-omission',
   'bracha-equivocation',
   'masking-vs-failsafe',
+  'kv-one-copy',
+  'kv-lost-reply',
+  'kv-split-brain',
+  'kv-stale-read',
+  'kv-leader-crash',
 ] as const;
 
 function ordered(): readonly ScenarioDef[] {
-  const all = [...LINK_SCENARIOS, ...BROADCAST_SCENARIOS];
+  const all = [...LINK_SCENARIOS, ...BROADCAST_SCENARIOS, ...KV_SCENARIOS];
   const byName = new Map(all.map((s) => [s.name, s]));
   const out: ScenarioDef[] = [];
   for (const name of ORDER) {

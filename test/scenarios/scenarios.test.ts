@@ -29,6 +29,15 @@ const BRB = {
   'brb-totality': true,
 };
 
+/** Every replicated-store property holds (src/check/kv.ts). */
+const KV_OK = {
+  linearizable: true,
+  'increments-once': true,
+  'no-lost-write': true,
+  completes: true,
+  converges: true,
+};
+
 /** Scenario → variant → property → holds: the lecture's answers, stated here independently. */
 const EXPECTED: Record<string, Record<string, Record<string, boolean>>> = {
   'lost-message': { 'at-most-once': link(false, true, true) },
@@ -65,6 +74,26 @@ const EXPECTED: Record<string, Record<string, Record<string, boolean>>> = {
     'at-least-once': link(true, false, true),
     'fair-loss': link(false, false, true),
   },
+  'kv-one-copy': {
+    'one-copy': { ...KV_OK, durable: false },
+    'three-copies': { ...KV_OK, durable: true },
+  },
+  'kv-lost-reply': {
+    nosession: { ...KV_OK, linearizable: false, 'increments-once': false },
+    sessions: KV_OK,
+  },
+  'kv-split-brain': {
+    'primary-backup': { ...KV_OK, linearizable: false, 'no-lost-write': false },
+    raft: KV_OK,
+  },
+  'kv-stale-read': {
+    partition: { ...KV_OK, linearizable: false },
+    'no-fault': { ...KV_OK, linearizable: false },
+  },
+  'kv-leader-crash': {
+    nosession: { ...KV_OK, linearizable: false, 'increments-once': false },
+    sessions: KV_OK,
+  },
 };
 
 const FORM: Record<string, string> = {
@@ -75,6 +104,16 @@ const FORM: Record<string, string> = {
   'lost-message/at-most-once': 'fail-safe',
   'corrupt-no-checksum/no-checksum': 'none',
   'bracha-equivocation/n6-f2': 'non-masking',
+  'kv-one-copy/one-copy': 'non-masking',
+  'kv-one-copy/three-copies': 'masking',
+  'kv-lost-reply/nosession': 'non-masking',
+  'kv-lost-reply/sessions': 'masking',
+  'kv-split-brain/primary-backup': 'non-masking',
+  'kv-split-brain/raft': 'masking',
+  'kv-stale-read/partition': 'non-masking',
+  'kv-stale-read/no-fault': 'non-masking',
+  'kv-leader-crash/nosession': 'non-masking',
+  'kv-leader-crash/sessions': 'masking',
 };
 
 /** What each diagram must show (`drop:reason` for a drop with that reason). */
@@ -108,6 +147,14 @@ const SHOWS: Record<string, Record<string, readonly string[]>> = {
     'at-most-once': ['drop:loss', 'network-duplicate'],
     'at-least-once': ['drop:loss', 'network-duplicate', 'retransmission', 'duplicate-delivery'],
     'fair-loss': ['drop:loss', 'network-duplicate', 'duplicate-delivery'],
+  },
+  'kv-one-copy': { 'one-copy': ['crash'], 'three-copies': ['crash', 'drop:node-down'] },
+  'kv-lost-reply': { nosession: ['drop:loss'], sessions: ['drop:loss'] },
+  'kv-split-brain': { 'primary-backup': ['drop:partition'], raft: ['drop:partition'] },
+  'kv-stale-read': { partition: ['drop:partition'], 'no-fault': [] },
+  'kv-leader-crash': {
+    nosession: ['drop:loss', 'crash', 'drop:node-down'],
+    sessions: ['drop:loss', 'crash', 'drop:node-down'],
   },
 };
 
