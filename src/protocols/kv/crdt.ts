@@ -31,8 +31,10 @@
  *   operation would add one). A client's operations therefore run one at a time in arrival order
  *   and no per-client queue ever forms.
  * - Strong eventual consistency: replicas that have merged the same updates hold the same state;
- *   every correct replica sends its whole state to every peer every `gossipIntervalMs` (in chunks
- *   of `entriesPerMessageMax` keys, a rotating cursor), so after the heal every replica converges.
+ *   every `gossipIntervalMs` a replica whose state changed (an operation or a merge) sends it to
+ *   every peer until a whole pass of its state has gone out since the change (in chunks of
+ *   `entriesPerMessageMax` keys, a rotating cursor), and every `fullSyncEvery`-th round it sends
+ *   anyway (what a loss took is sent again), so after the heal every replica converges.
  * - Exactly-once increments of counter keys: a node's entry only grows and each increment is
  *   added once, at its own node, before it is acknowledged; every acknowledged increment is in
  *   the converged sum (increments-once holds).
@@ -104,8 +106,10 @@ export function isCrdtMsg(v: unknown): v is CrdtMsg {
 }
 
 export interface KvCrdtOptions {
-  /** Every this often a node sends its state to every peer (default 100). */
+  /** A gossip round every this often (default 100). */
   readonly gossipIntervalMs?: number;
+  /** Every this many rounds a replica sends its state even if nothing changed (default 10). */
+  readonly fullSyncEvery?: number;
   /** Most keys in one anti-entropy message (default 256). */
   readonly entriesPerMessageMax?: number;
   /** Most keys a replica holds (default 100,000). */
@@ -114,6 +118,7 @@ export interface KvCrdtOptions {
 
 const DEFAULTS: Required<KvCrdtOptions> = {
   gossipIntervalMs: 100,
+  fullSyncEvery: 10,
   entriesPerMessageMax: 256,
   keysMax: 100_000,
 };
@@ -121,7 +126,12 @@ const DEFAULTS: Required<KvCrdtOptions> = {
 /** Validates options; throws `SteadfastError('bad-argument')` naming the bad field. */
 export function resolveKvCrdtOptions(opts: KvCrdtOptions = {}): Required<KvCrdtOptions> {
   const r = { ...DEFAULTS, ...opts };
-  for (const field of ['gossipIntervalMs', 'entriesPerMessageMax', 'keysMax'] as const) {
+  for (const field of [
+    'gossipIntervalMs',
+    'fullSyncEvery',
+    'entriesPerMessageMax',
+    'keysMax',
+  ] as const) {
     const v = r[field];
     if (!Number.isSafeInteger(v) || v < 1) {
       throw new SteadfastError(
@@ -235,6 +245,10 @@ export class KvCrdt
   private lamport = 0;
   /** Where the next anti-entropy chunk starts, in the key order of the moment. */
   private cursor = 0;
+  /** Gossip rounds so far (every `fullSyncEvery`-th sends even with nothing changed). */
+  private round = 0;
+  /** Keys still to send before every peer has been offered the latest change (0: none). */
+  private unsent = 0;
   private readonly c = {
     ops: 0,
     failed: 0,
@@ -292,6 +306,7 @@ export class KvCrdt
     // Durable before the answer: a crash after this persist leaves the operation in doubt.
     if (r.changed && st !== undefined) {
       this.persist([{ key: `k/${cmd.op.key}`, value: toEntry(cmd.op.key, st) }]);
+      this.unsent = this.keys.size;
     }
     this.deliver({ ...base, status: 'ok', output: r.output, node: this.ctx.id });
   }
@@ -333,7 +348,10 @@ export class KvCrdt
     }
     this.c.mergedKeys += writes.length;
     // Durable before any later output: a read after a crash-recover never goes back.
-    if (writes.length > 0) this.persist(writes);
+    if (writes.length > 0) {
+      this.persist(writes);
+      this.unsent = this.keys.size;
+    }
   }
 
   stats(): Readonly<Record<string, number>> {
@@ -410,10 +428,14 @@ export class KvCrdt
 
   // ------------------------------------------------------------------ anti-entropy
 
-  /** Sends the next chunk of the state (rotating cursor) to every peer. */
+  /**
+   * Sends the next chunk of the state (rotating cursor) to every peer, when a change has not yet
+   * been offered with a whole pass of the state, or on every `fullSyncEvery`-th round.
+   */
   private gossip(): void {
     const size = this.keys.size;
-    if (size === 0) return;
+    this.round++;
+    if (size === 0 || (this.unsent <= 0 && this.round % this.opts.fullSyncEvery !== 0)) return;
     const all = [...this.keys.keys()];
     const count = Math.min(size, this.opts.entriesPerMessageMax);
     const start = this.cursor % size;
@@ -424,6 +446,7 @@ export class KvCrdt
       if (st !== undefined) e.push(toEntry(key, st));
     }
     this.cursor = (start + count) % size;
+    this.unsent = Math.max(0, this.unsent - count);
     const msg: CrdtMsg = { k: 'state', e };
     for (const peer of this.peers) {
       this.c.gossipSent++;
