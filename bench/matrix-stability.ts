@@ -1,7 +1,8 @@
 /**
  * Matrix stability: does the default `npm start` matrix give every cell the form that many more
  * seeds give? Runs every cell over `--seeds` seeds (default 2,000) in one pass, classifies each
- * cell twice — from its first `--default` seeds (what `steadfast matrix` runs by default) and from
+ * cell twice — from its first `--default` seeds (default: what `steadfast matrix` runs for the row,
+ * 150, or 40 for a replicated store) and from
  * all of them — and prints every cell whose form differs, then per cell the unsafe and unlive run
  * counts and the first seed of each kind of violation (a cell is stable when that first seed lies
  * within the default seeds, or there is none).
@@ -13,7 +14,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { classify } from '../src/check/classify.ts';
-import { DEFAULT_MATRIX_SEEDS } from '../src/matrix/matrix.ts';
+import { defaultSeedsFor } from '../src/matrix/matrix.ts';
 import { runPool } from '../src/matrix/pool.ts';
 import { defaultProtocols } from '../src/matrix/registry.ts';
 import { FAULT_MODELS, type FaultModel } from '../src/matrix/spec.ts';
@@ -22,7 +23,9 @@ import { intFlag, strFlag } from './args.ts';
 
 const args = process.argv.slice(2);
 const seeds = intFlag(args, 'seeds', 2000);
-const defaultSeeds = intFlag(args, 'default', DEFAULT_MATRIX_SEEDS);
+const defaultOverride = intFlag(args, 'default', 0);
+const defaultSeeds = (protocol: string): number =>
+  defaultOverride > 0 ? defaultOverride : defaultSeedsFor(protocol);
 const workers = intFlag(args, 'workers', 0);
 const names = strFlag(args, 'protocols')?.split(',') ?? defaultProtocols().map((p) => p.name);
 const faults = (strFlag(args, 'faults')?.split(',') ?? [...FAULT_MODELS]) as FaultModel[];
@@ -78,7 +81,7 @@ for (const protocol of names) {
     const cell = `${protocol} × ${f}`;
     const all = (byCell.get(cell) ?? []).sort((a, b) => a.seed - b.seed);
     const sweep = classify(all);
-    const head = classify(all.filter((r) => r.seed <= defaultSeeds));
+    const head = classify(all.filter((r) => r.seed <= defaultSeeds(protocol)));
     rows.push({
       cell,
       defaultForm: head.form,
@@ -95,7 +98,7 @@ for (const protocol of names) {
 const differ = rows.filter((r) => r.defaultForm !== r.sweepForm);
 console.log(
   `matrix stability: ${rows.length} cells × ${seeds} seeds = ${results.length} runs in ${wallS.toFixed(0)} s; ` +
-    `default = first ${defaultSeeds} seeds`,
+    `default = each row's first ${[...new Set(names.map(defaultSeeds))].join(' or ')} seeds`,
 );
 console.log('');
 console.log(
@@ -113,9 +116,21 @@ for (const r of rows) {
 console.log('');
 console.log(
   differ.length === 0
-    ? `0 cells differ: the default ${defaultSeeds} seeds give every cell its ${seeds}-seed form`
+    ? `0 cells differ: the default seeds give every cell its ${seeds}-seed form`
     : `${differ.length} cells differ:\n${differ.map((r) => `  ${r.cell}: default ${r.defaultForm}, ${seeds} seeds ${r.sweepForm}`).join('\n')}`,
 );
 if (jsonOut !== undefined)
-  writeFileSync(jsonOut, JSON.stringify({ seeds, defaultSeeds, wallS, rows }, null, 1));
+  writeFileSync(
+    jsonOut,
+    JSON.stringify(
+      {
+        seeds,
+        defaultSeeds: Object.fromEntries(names.map((p) => [p, defaultSeeds(p)])),
+        wallS,
+        rows,
+      },
+      null,
+      1,
+    ),
+  );
 process.exitCode = differ.length === 0 ? 0 : 1;

@@ -285,6 +285,7 @@ test('matrix text: runs/safe/live per cell, vacuous cells, explanations, within 
     schema: 'steadfast.matrix/1',
     nodes: 5,
     seeds: 20,
+    seedsPerProtocol: Object.fromEntries(names.map((p) => [p, 20])),
     firstSeed: 1,
     messages: 4,
     protocols: names,

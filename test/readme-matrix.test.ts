@@ -9,12 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { nodeIds } from '../src/core/ids.ts';
-import {
-  DEFAULT_MATRIX_SEEDS,
-  runMatrix,
-  type Cell,
-  type MatrixResult,
-} from '../src/matrix/matrix.ts';
+import { defaultSeedsFor, runMatrix, type Cell, type MatrixResult } from '../src/matrix/matrix.ts';
+import { capPlain } from '../src/matrix/cap.ts';
 import { findProtocol } from '../src/matrix/registry.ts';
 import {
   FAULT_DESCRIPTIONS,
@@ -28,7 +24,7 @@ const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 let matrix: Promise<MatrixResult> | undefined;
 function defaultMatrix(): Promise<MatrixResult> {
-  matrix ??= runMatrix({ nodes: 5, seeds: DEFAULT_MATRIX_SEEDS, shrink: false, workers: 2 });
+  matrix ??= runMatrix({ nodes: 5, shrink: false, workers: 2 });
   return matrix;
 }
 
@@ -176,10 +172,90 @@ test('README: nothing is masking under corruption without checksums; checksums r
   }
 });
 
+const STORE_COLUMNS = ['crash', 'crash-recover', 'omission', 'partition', 'corrupt'] as const;
+
+test('README: kv-raft and ABD on reads and writes mask a minority crashing (also recovering), omission, partitions and corruption with checksums', async () => {
+  const m = await defaultMatrix();
+  for (const p of ['kv-raft', 'kv-abd-rw']) {
+    for (const f of STORE_COLUMNS) assert.equal(cell(m, p, f).form, 'masking', `${p} × ${f}`);
+    assert.ok(cell(m, p, 'none').vacuous, p);
+  }
+});
+
+test('README: without sessions a retried increment applies twice, even with no fault injected', async () => {
+  const m = await defaultMatrix();
+  for (const f of ['none', ...STORE_COLUMNS] as const) {
+    const c = cell(m, 'kv-raft-nosession', f);
+    assert.equal(c.form, 'non-masking', f);
+    assert.ok(c.safeRuns < c.runs, f);
+  }
+  // The double increment itself: a final read above every increment issued, in some default seed.
+  let doubled: number | undefined;
+  for (
+    let seed = 1;
+    seed <= defaultSeedsFor('kv-raft-nosession') && doubled === undefined;
+    seed++
+  ) {
+    const run = runSpec(materialize('kv-raft-nosession', 'omission', 5, seed));
+    if (run.verdicts.some((v) => v.property === 'increments-once' && !v.holds)) doubled = seed;
+  }
+  assert.ok(doubled !== undefined, 'no default seed shows increments-once violated');
+});
+
+test('README: ABD loses increments (a read then a write), the CRDT store is live everywhere but not linearizable, primary-backup splits its brain under a partition', async () => {
+  const m = await defaultMatrix();
+  for (const f of ['none', ...STORE_COLUMNS] as const) {
+    const abd = cell(m, 'kv-abd', f);
+    assert.equal(abd.form, 'non-masking', `kv-abd × ${f}`);
+    assert.match(abd.explanation ?? '', /lost update/);
+  }
+  for (const f of FAULT_MODELS) {
+    const c = cell(m, 'kv-crdt', f);
+    assert.equal(c.liveRuns, c.runs, `kv-crdt × ${f} is not live`);
+    assert.equal(c.form, 'non-masking', `kv-crdt × ${f}`);
+    assert.equal(c.counterexample?.property, 'linearizable', `kv-crdt × ${f}`);
+  }
+  const pb = cell(m, 'kv-primary-backup', 'partition');
+  assert.equal(pb.form, 'non-masking');
+  assert.match(pb.explanation ?? '', /two primaries accept writes \(split-brain\)/);
+  for (const f of ['crash', 'crash-recover', 'omission'] as const) {
+    assert.equal(cell(m, 'kv-primary-backup', f).form, 'masking', f);
+  }
+});
+
+test('README: the CAP table is what the default run computes; CP stores answer nothing on the minority side, AP stores answer on both, every store converges', async () => {
+  const m = await defaultMatrix();
+  const cap = m.cap;
+  assert.ok(cap !== undefined, 'the default matrix has no CAP table');
+  const [header, ...rows] = tableRows('cap');
+  const plain = capPlain(cap);
+  assert.deepEqual(header, plain.head);
+  assert.deepEqual(
+    rows.map((r) => r.map((x, i) => (i === 0 ? x.replaceAll('`', '') : x))),
+    plain.rows,
+  );
+  const row = (p: string) => cap.rows.find((r) => r.protocol === p);
+  for (const p of ['kv-raft', 'kv-abd-rw']) {
+    const r = row(p);
+    assert.ok(r !== undefined, p);
+    assert.equal(r.minority.completed, 0, p);
+    assert.ok(r.majority.completed / r.majority.issued > 0.5, p);
+    assert.equal(r.linearizableRuns, r.runs, p);
+  }
+  for (const p of ['kv-crdt', 'kv-primary-backup']) {
+    const r = row(p);
+    assert.ok(r !== undefined, p);
+    for (const side of [r.minority, r.majority]) assert.ok(side.completed / side.issued > 0.5, p);
+    assert.ok(r.linearizableRuns < r.runs, p);
+  }
+  assert.equal(row('kv-crdt')?.minority.completed, row('kv-crdt')?.minority.issued);
+  for (const r of cap.rows) assert.equal(r.convergedRuns, r.runs, r.protocol);
+});
+
 test('README: every cell short of masking has a counterexample and an explanation; vacuous cells had no fault', async () => {
   const m = await defaultMatrix();
   for (const c of m.cells) {
-    assert.equal(c.runs, DEFAULT_MATRIX_SEEDS);
+    assert.equal(c.runs, defaultSeedsFor(c.protocol));
     if (c.form === 'masking') continue;
     assert.ok(c.counterexample !== undefined, `${c.protocol} × ${c.faults}`);
     assert.ok((c.explanation ?? '').length > 0, `${c.protocol} × ${c.faults}: no explanation`);
@@ -194,7 +270,7 @@ test('README: the "judged as" column names the properties each row is checked ag
     .split('\n')
     .filter((l) => /^\| `[a-z-]+` /.test(l))
     .map((l) => l.split('|').map((x) => x.trim()));
-  assert.equal(rows.length, 12);
+  assert.equal(rows.length, 18);
   for (const r of rows) {
     const name = (r[1] ?? '').replaceAll('`', '');
     const listed = [...(r[3] ?? '').matchAll(/`([a-z-]+)`/g)].map((x) => x[1]);

@@ -27,9 +27,10 @@ import {
 import { SingleBar } from 'cli-progress';
 import { nodeIds } from '../core/ids.ts';
 import { toJsonLines } from '../core/trace.ts';
+import { DEFAULT_CAP_SEEDS } from '../matrix/cap.ts';
 import { DEFAULT_MATRIX_SEEDS, runMatrix, simCommand, traceFile } from '../matrix/matrix.ts';
 import { runPool } from '../matrix/pool.ts';
-import { protocols } from '../matrix/registry.ts';
+import { KV_MATRIX_SEEDS, protocols } from '../matrix/registry.ts';
 import { shrink } from '../matrix/shrink.ts';
 import {
   FAULT_DESCRIPTIONS,
@@ -43,7 +44,7 @@ import {
 import type { Task } from '../matrix/task.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
 import type { Delay, LinkFaults } from '../sim/network.ts';
-import { formatMatrix, formatVerdicts, useColor } from './format.ts';
+import { formatCap, formatMatrix, formatVerdicts, useColor } from './format.ts';
 import { matrixHtml, runHtml } from './reports.ts';
 import { toShiViz } from '../viz/shiviz.ts';
 import { allScenarioRuns } from '../scenarios/catalog.ts';
@@ -259,9 +260,10 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       ),
     )
     .addOption(
-      new Option('--seeds <n>', 'seeds (runs) per cell')
-        .default(DEFAULT_MATRIX_SEEDS)
-        .argParser(intArg('--seeds', 1, 100_000)),
+      new Option(
+        '--seeds <n>',
+        `seeds (runs) per cell (default ${DEFAULT_MATRIX_SEEDS}; each replicated store ${KV_MATRIX_SEEDS})`,
+      ).argParser(intArg('--seeds', 1, 100_000)),
     )
     .addOption(
       new Option('--first-seed <n>', 'first seed')
@@ -278,6 +280,14 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       new Option('--workers <n>', 'worker threads')
         .default(cores)
         .argParser(intArg('--workers', 1, 256)),
+    )
+    .addOption(
+      new Option(
+        '--cap-seeds <n>',
+        `seeds per store of the CAP table (computed for the replicated stores among the rows; 0: none)`,
+      )
+        .default(DEFAULT_CAP_SEEDS)
+        .argParser(intArg('--cap-seeds', 0, 100_000)),
     )
     .option('--no-shrink', 'do not shrink counterexamples')
     .addOption(
@@ -296,11 +306,12 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
       async (o: {
         protocols?: string[];
         faults?: FaultModel[];
-        seeds: number;
+        seeds?: number;
         firstSeed: number;
         nodes: number;
         messages: number;
         workers: number;
+        capSeeds: number;
         shrink: boolean;
         out?: string;
         traces: string;
@@ -327,11 +338,12 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
           ...(o.protocols === undefined ? {} : { protocols: o.protocols }),
           ...(o.faults === undefined ? {} : { faults: o.faults }),
           nodes: o.nodes,
-          seeds: o.seeds,
+          ...(o.seeds === undefined ? {} : { seeds: o.seeds }),
           firstSeed: o.firstSeed,
           messages: o.messages,
           workers: o.workers,
           shrink: o.shrink,
+          capSeeds: o.capSeeds,
           outDir: o.traces,
           onProgress: (done, total) => {
             if (bar === undefined) return;
@@ -345,7 +357,11 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
         bar?.stop();
         if (o.out !== undefined) writeOutput('--out', o.out, JSON.stringify(m, null, 2) + '\n');
         if (o.html !== undefined) writeOutput('--html', o.html, matrixHtml(m, allScenarioRuns()));
-        write(o.json === true ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m, color));
+        write(
+          o.json === true
+            ? JSON.stringify(m, null, 2) + '\n'
+            : formatMatrix(m, color) + (m.cap === undefined ? '' : '\n' + formatCap(m.cap, color)),
+        );
       },
     );
 

@@ -5,7 +5,8 @@
 
 import { FORM_MEANING, FORMS, type Form } from '../check/classify.ts';
 import type { Verdict } from '../check/verdict.ts';
-import type { Cell, MatrixResult } from '../matrix/matrix.ts';
+import { capPlain, type CapTable } from '../matrix/cap.ts';
+import { describeSeeds, type Cell, type MatrixResult } from '../matrix/matrix.ts';
 import { FAULT_DESCRIPTIONS } from '../matrix/spec.ts';
 import { findProtocol } from '../matrix/registry.ts';
 
@@ -80,7 +81,7 @@ function shown(c: Cell): Shown {
  */
 export function formatMatrix(m: MatrixResult, color: boolean): string {
   const p = paint(color);
-  const rowW = Math.max(10, ...m.protocols.map((x) => x.length)) + 2;
+  const rowW = Math.max('runs/safe/live'.length, ...m.protocols.map((x) => x.length)) + 2;
   const colW = Math.max(10, ...m.faults.map((f) => (SHORT_FAULT[f] ?? f).length + 1));
   const cellAt = (proto: string, f: string) =>
     m.cells.find((c) => c.protocol === proto && c.faults === f);
@@ -104,7 +105,7 @@ export function formatMatrix(m: MatrixResult, color: boolean): string {
   const lines: string[] = [];
   lines.push(
     p('bold', 'steadfast fault-tolerance matrix') +
-      `: ${m.nodes} nodes, ${m.seeds} seeds per cell (${m.firstSeed}..${m.firstSeed + m.seeds - 1}), ${m.messages} messages per node, ${m.runs} runs in ${(m.wallMs / 1000).toFixed(1)} s`,
+      `: ${m.nodes} nodes, ${describeSeeds(m)}, ${m.messages} messages per node, ${m.runs} runs in ${(m.wallMs / 1000).toFixed(1)} s`,
   );
   lines.push('');
   lines.push(
@@ -196,4 +197,43 @@ export function formatVerdicts(verdicts: readonly Verdict[], color: boolean): st
       })
       .join('\n') + '\n'
   );
+}
+
+/** The CAP table for a terminal: a title, the caption, aligned columns, then what each row says. */
+export function formatCap(t: CapTable, color: boolean): string {
+  const p = paint(color);
+  const { caption, head, rows } = capPlain(t);
+  // The last column (what the row says) goes under the table, one line per store.
+  const cols = head.length - 1;
+  const all = [head, ...rows].map((r) => r.slice(0, cols));
+  const widths = all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: readonly string[]): string =>
+    r
+      .map((x, i) => x.padEnd((widths[i] ?? 0) + 2))
+      .join('')
+      .trimEnd();
+  return [
+    p('bold', 'the CAP trade-off, computed'),
+    ...wrapText(caption, 100).map((l) => `  ${l}`),
+    '',
+    p('bold', line(head.slice(0, cols))),
+    ...rows.map((r) => line(r.slice(0, cols))),
+    '',
+    ...rows.map((r) => `  ${r[0] ?? ''}: ${r[cols] ?? ''}`),
+    '',
+  ].join('\n');
+}
+
+/** Breaks `text` at spaces into lines of at most `width` characters (longer words stand alone). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }

@@ -4,7 +4,8 @@
 
 import type { Verdict } from '../check/verdict.ts';
 import type { TraceEvent } from '../core/trace.ts';
-import type { MatrixResult } from '../matrix/matrix.ts';
+import { capPlain } from '../matrix/cap.ts';
+import { describeSeeds, type MatrixResult } from '../matrix/matrix.ts';
 import { FAULT_DESCRIPTIONS } from '../matrix/spec.ts';
 import { firstViolation, runSpec, type RunSpec } from '../matrix/spec.ts';
 import {
@@ -100,10 +101,13 @@ export function matrixHtml(m: MatrixResult, scenarios: readonly Scenario[] = [])
   });
   return renderMatrixReport({
     title: 'steadfast fault-tolerance matrix',
-    subtitle: `${m.nodes} nodes, ${m.seeds} seeds per cell, ${m.runs} runs; counterexamples shown shrunk`,
+    subtitle: `${m.nodes} nodes, ${describeSeeds(m)}, ${m.runs} runs; counterexamples shown shrunk`,
     protocols: m.protocols,
     faultModels: m.faults,
     cells,
+    ...(m.cap === undefined
+      ? {}
+      : { tables: [{ title: 'The CAP trade-off, computed', ...capPlain(m.cap) }] }),
     scenarios,
   });
 }

@@ -7,6 +7,8 @@
  * write), compare-and-sets and reads of the register key `x`. Then, 70% into the healed liveness
  * phase, every client reads every key once more: the final reads that `converges` and
  * `no-lost-write` compare (serials from FINAL_SERIAL_BASE).
+ * `kvRegisterWorkload` is the same with reads and writes only: puts (values unique per write),
+ * deletes and reads of two register keys `x` and `y`, for the rows that claim only those.
  * Specification: "a linearizable store with exactly-once increments": linearizable,
  * increments-once, no-lost-write (safety); completes, converges (liveness). See src/check/kv.ts.
  */
@@ -23,8 +25,11 @@ import type { CheckOptions, RunPhases } from './registry.ts';
 
 export const COUNTER_KEY = 'n';
 export const REGISTER_KEY = 'x';
+export const SECOND_REGISTER_KEY = 'y';
 
-function op(rng: Rng, node: NodeId, k: number): KvOp {
+type OpMaker = (rng: Rng, node: NodeId, k: number) => KvOp;
+
+function mixedOp(rng: Rng, node: NodeId, k: number): KvOp {
   const r = rng.next();
   if (r < 0.4) return { f: 'incr', key: COUNTER_KEY, delta: 1 };
   if (r < 0.55) return { f: 'get', key: COUNTER_KEY };
@@ -33,7 +38,40 @@ function op(rng: Rng, node: NodeId, k: number): KvOp {
   return { f: 'get', key: REGISTER_KEY };
 }
 
+function registerOp(rng: Rng, node: NodeId, k: number): KvOp {
+  const key = rng.next() < 0.5 ? REGISTER_KEY : SECOND_REGISTER_KEY;
+  const r = rng.next();
+  if (r < 0.5) return { f: 'put', key, value: `${node}#${k}` };
+  if (r < 0.6) return { f: 'delete', key };
+  return { f: 'get', key };
+}
+
+/** The workload of every store row but kv-abd-rw (see the module header). */
 export function kvWorkload(
+  nodes: readonly NodeId[],
+  messages: number,
+  spanMs: number,
+  rng: Rng,
+  phases: RunPhases,
+): ScheduledCommand<unknown>[] {
+  return workloadOf(mixedOp, [COUNTER_KEY, REGISTER_KEY], nodes, messages, spanMs, rng, phases);
+}
+
+/** Reads and writes only (see the module header). */
+export function kvRegisterWorkload(
+  nodes: readonly NodeId[],
+  messages: number,
+  spanMs: number,
+  rng: Rng,
+  phases: RunPhases,
+): ScheduledCommand<unknown>[] {
+  const keys = [REGISTER_KEY, SECOND_REGISTER_KEY];
+  return workloadOf(registerOp, keys, nodes, messages, spanMs, rng, phases);
+}
+
+function workloadOf(
+  op: OpMaker,
+  finalKeys: readonly string[],
   nodes: readonly NodeId[],
   messages: number,
   spanMs: number,
@@ -50,7 +88,7 @@ export function kvWorkload(
   }
   const finalAt = phases.faultPhaseMs + Math.floor((phases.runMs - phases.faultPhaseMs) * 0.7);
   for (const node of nodes) {
-    [COUNTER_KEY, REGISTER_KEY].forEach((key, i) => {
+    finalKeys.forEach((key, i) => {
       const cmd: KvCommand = {
         type: 'kv',
         client: 'c',

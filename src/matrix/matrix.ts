@@ -12,28 +12,63 @@
 import { writeFileSync } from 'node:fs';
 import { classify, type Classification } from '../check/classify.ts';
 import { toJsonLines, type TraceEvent } from '../core/trace.ts';
+import { nodeIds } from '../core/ids.ts';
+import {
+  capRow,
+  capStoresIn,
+  DEFAULT_CAP_SEEDS,
+  PARTITION,
+  type CapRun,
+  type CapTable,
+} from './cap.ts';
 import { defaultWorkers, WorkerPool } from './pool.ts';
-import { defaultProtocols } from './registry.ts';
+import { defaultProtocols, findProtocol } from './registry.ts';
 import { FAULT_MODELS, type FaultModel, type RunSpec } from './spec.ts';
 import type { Task, TaskDetail, TaskResult } from './task.ts';
 
 /**
  * Seeds per cell of the default matrix (`npm start`): enough that every cell gets the form that
- * 2,000 seeds give (checked by bench/matrix-stability.ts) within a minute on 2 cores.
+ * 2,000 seeds give (checked by bench/matrix-stability.ts) within a minute on 2 cores. A row may
+ * ask for fewer (`ProtocolEntry.matrixSeeds`: the replicated stores, whose runs cost more).
  */
 export const DEFAULT_MATRIX_SEEDS = 150;
+
+/**
+ * "150 seeds per cell (1..150)", or with rows of other counts "150 seeds per cell (1..150; 40
+ * for kv-raft, kv-abd)".
+ */
+export function describeSeeds(m: MatrixResult): string {
+  const range = (n: number): string => `${m.firstSeed}..${m.firstSeed + n - 1}`;
+  const byCount = new Map<number, string[]>();
+  for (const [p, n] of Object.entries(m.seedsPerProtocol)) {
+    if (n !== m.seeds) byCount.set(n, [...(byCount.get(n) ?? []), p]);
+  }
+  const others = [...byCount].map(([n, ps]) => `; ${n} (${range(n)}) for ${ps.join(', ')}`);
+  return `${m.seeds} seeds per cell (${range(m.seeds)}${others.join('')})`;
+}
+
+/** Seeds per cell of `protocol`'s row when the caller names no count. */
+export function defaultSeedsFor(protocol: string): number {
+  return findProtocol(protocol).matrixSeeds ?? DEFAULT_MATRIX_SEEDS;
+}
 
 export interface MatrixOptions {
   readonly protocols?: readonly string[];
   readonly faults?: readonly FaultModel[];
   readonly nodes: number;
-  readonly seeds: number;
+  /** Seeds per cell; absent: each row's default (defaultSeedsFor). */
+  readonly seeds?: number;
   readonly firstSeed?: number;
   readonly messages?: number;
   readonly workers?: number;
   readonly shrink?: boolean;
   /** Folder for the shrunk counterexample traces (none written when absent). */
   readonly outDir?: string;
+  /**
+   * Seeds per store of the CAP table (cap.ts), computed for the stores among the rows; 0: no
+   * table. Default DEFAULT_CAP_SEEDS.
+   */
+  readonly capSeeds?: number;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -72,12 +107,17 @@ export interface Cell extends Classification {
 export interface MatrixResult {
   readonly schema: 'steadfast.matrix/1';
   readonly nodes: number;
+  /** The most seeds any row ran (each row's own count in `seedsPerProtocol`). */
   readonly seeds: number;
+  readonly seedsPerProtocol: Readonly<Record<string, number>>;
   readonly firstSeed: number;
   readonly messages: number;
   readonly protocols: readonly string[];
   readonly faults: readonly FaultModel[];
   readonly cells: readonly Cell[];
+  /** The CAP table of the stores among the rows (absent when none is, or capSeeds is 0). */
+  readonly cap?: CapTable;
+  /** Runs of the cells (the CAP table's runs not counted). */
   readonly runs: number;
   readonly wallMs: number;
 }
@@ -105,10 +145,13 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   const faults = opts.faults ?? FAULT_MODELS;
   const firstSeed = opts.firstSeed ?? 1;
   const messages = opts.messages ?? 4;
+  const seedsPerProtocol = Object.fromEntries(
+    names.map((p) => [p, opts.seeds ?? defaultSeedsFor(p)]),
+  );
   const tasks: Task[] = [];
   for (const protocol of names) {
     for (const f of faults) {
-      for (let s = 0; s < opts.seeds; s++) {
+      for (let s = 0; s < (seedsPerProtocol[protocol] ?? 0); s++) {
         tasks.push({ protocol, faults: f, nodes: opts.nodes, seed: firstSeed + s, messages });
       }
     }
@@ -151,10 +194,44 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
             },
           ],
     );
+    const capSeeds = opts.capSeeds ?? DEFAULT_CAP_SEEDS;
+    const capStores = capSeeds > 0 ? capStoresIn(names) : [];
+    const capTasks: Task[] = capStores.flatMap((protocol) =>
+      Array.from({ length: capSeeds }, (_, s) => ({
+        protocol,
+        faults: 'partition' as const,
+        nodes: opts.nodes,
+        seed: firstSeed + s,
+        messages,
+        cap: true,
+      })),
+    );
     const details = new Map<string, TaskDetail>();
-    for (const r of await pool.run(detailTasks)) {
-      if (r.detail !== undefined) details.set(`${r.protocol}\u0000${r.faults}`, r.detail);
+    const capRuns = new Map<string, (CapRun & { seed: number })[]>();
+    for (const r of await pool.run([...detailTasks, ...capTasks])) {
+      if (r.cap !== undefined) {
+        capRuns.set(r.protocol, [...(capRuns.get(r.protocol) ?? []), { ...r.cap, seed: r.seed }]);
+      } else if (r.detail !== undefined) {
+        details.set(`${r.protocol}\u0000${r.faults}`, r.detail);
+      }
     }
+    const cap: CapTable | undefined =
+      capStores.length === 0
+        ? undefined
+        : {
+            nodes: opts.nodes,
+            seeds: capSeeds,
+            firstSeed,
+            partition: { startMs: PARTITION.startMs, endMs: PARTITION.endMs },
+            minority: nodeIds(opts.nodes).slice(0, Math.floor((opts.nodes - 1) / 2)),
+            rows: capStores.map((p) =>
+              capRow(
+                p,
+                opts.nodes,
+                (capRuns.get(p) ?? []).sort((a, b) => a.seed - b.seed),
+              ),
+            ),
+          };
     const cells: Cell[] = classified.map(({ protocol, faults: f, runs, c }) => {
       const ce = c.counterexample;
       if (ce === undefined) {
@@ -181,12 +258,14 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     return {
       schema: 'steadfast.matrix/1',
       nodes: opts.nodes,
-      seeds: opts.seeds,
+      seeds: Math.max(...Object.values(seedsPerProtocol)),
+      seedsPerProtocol,
       firstSeed,
       messages,
       protocols: names,
       faults,
       cells,
+      ...(cap === undefined ? {} : { cap }),
       runs: results.length,
       wallMs: performance.now() - t0,
     };

@@ -46,7 +46,7 @@ import { kvCrdt } from '../protocols/kv/crdt.ts';
 import { kvPrimaryBackup } from '../protocols/kv/primary-backup.ts';
 import { kvRaft } from '../protocols/kv/raft.ts';
 import type { Tolerance } from './explain.ts';
-import { kvCheck, kvWorkload } from './kv-workload.ts';
+import { kvCheck, kvRegisterWorkload, kvWorkload } from './kv-workload.ts';
 import type { RunSpec } from './spec.ts';
 
 type AnyStack = StackSpec<unknown, unknown, unknown>;
@@ -72,6 +72,13 @@ export interface ProtocolEntry {
   stack(spec: RunSpec): AnyStack;
   /** Length of its runs' fault phase (default 2,000 ms). */
   readonly faultPhaseMs?: number;
+  /** Length of its runs' healed liveness phase (default 30,000 ms). */
+  readonly livenessMs?: number;
+  /**
+   * Seeds per cell in the default matrix (default DEFAULT_MATRIX_SEEDS): fewer for rows whose
+   * runs cost more, as long as bench/matrix-stability.ts finds the same forms over 2,000 seeds.
+   */
+  readonly matrixSeeds?: number;
   /** How a generic liar rewrites this protocol's messages (default: its innermost `payload`). */
   readonly tamper?: (msg: unknown, forged: string) => unknown;
   /** Protocol-specific adversary run by the i-th Byzantine node (else the generic tamperer). */
@@ -395,6 +402,12 @@ export function tamperKv(msg: unknown, forged: string): unknown {
   return walk(msg, 0);
 }
 
+/**
+ * Seeds per cell of a store's row in the default matrix: a store's run costs 5-20 times a
+ * broadcast's, and 40 seeds give every store cell its 2,000-seed form (bench/matrix-stability.ts).
+ */
+export const KV_MATRIX_SEEDS = 40;
+
 /** What every store row shares: the workload, its specification, its fault phase, its liars. */
 const KV_ROW = {
   kind: 'kv' as const,
@@ -402,6 +415,9 @@ const KV_ROW = {
   check: kvCheck,
   // Long enough for failovers and elections to happen inside the fault phase.
   faultPhaseMs: 5000,
+  // Ten election timeouts, three client backoff caps: time enough to finish after the heal.
+  livenessMs: 15_000,
+  matrixSeeds: KV_MATRIX_SEEDS,
   tamper: tamperKv,
 };
 
@@ -464,6 +480,15 @@ ENTRIES.push(
   },
   {
     ...KV_ROW,
+    name: 'kv-abd-rw',
+    description:
+      'the same ABD store asked only what it is built for: get, put and delete (no read-modify-write)',
+    tolerance: storeTolerance(minority, 'ABD reads and writes consult a majority', majorityNeeds),
+    stack: () => kvAbd(),
+    workload: kvRegisterWorkload,
+  },
+  {
+    ...KV_ROW,
     name: 'kv-crdt',
     description:
       'eventually consistent store: PN-counters and last-writer-wins registers, local reads and writes, anti-entropy',
@@ -491,13 +516,9 @@ export function protocols(): readonly ProtocolEntry[] {
   return ENTRIES;
 }
 
-/**
- * The rows of the default matrix (`npm start`): every protocol but the replicated stores, which
- * run on request (`--protocols kv-raft,…`): at 150 seeds per cell they would take the default
- * run several minutes past its one-minute budget.
- */
+/** The rows of the default matrix (`npm start`): every protocol. */
 export function defaultProtocols(): readonly ProtocolEntry[] {
-  return ENTRIES.filter((e) => e.kind !== 'kv');
+  return ENTRIES;
 }
 
 export function findProtocol(name: string): ProtocolEntry {

@@ -121,7 +121,7 @@ export function materialize(
   const ids = nodeIds(nodes);
   const rng = createRng(seed).fork(`materialize:${protocol}:${faults}:${nodes}`);
   const faultPhaseMs = opts.faultPhaseMs ?? entry.faultPhaseMs ?? 2000;
-  const runMs = faultPhaseMs + (opts.livenessMs ?? 30_000);
+  const runMs = faultPhaseMs + (opts.livenessMs ?? entry.livenessMs ?? 30_000);
   const messages = opts.messages ?? 4;
   // Liars are drawn from every node (hubs, leaders and the first node included).
   const byzantine = shuffle(rng.fork('liars'), [...ids]).slice(0, byzantineCount(faults, nodes));

@@ -5,6 +5,7 @@
 import type { RunOutcome } from '../check/classify.ts';
 import type { BroadcastKind } from '../check/broadcast.ts';
 import type { TraceEvent } from '../core/trace.ts';
+import { capRun, type CapRun } from './cap.ts';
 import { explainRun } from './explain.ts';
 import { broadcastCheck, findProtocol } from './registry.ts';
 import { shrink } from './shrink.ts';
@@ -33,6 +34,8 @@ export interface Task {
    * it to a smaller run that violates the same property (shrink.ts), in the worker.
    */
   readonly detail?: { readonly shrink: boolean };
+  /** Run the CAP table's partition run for this store and seed instead (cap.ts). */
+  readonly cap?: boolean;
 }
 
 /** What a detail task adds: the explanation and the shrunk run with its own trace and text. */
@@ -55,11 +58,27 @@ export interface TaskResult extends RunOutcome {
   readonly stats: RunStats;
   readonly wallMs: number;
   readonly detail?: TaskDetail;
+  /** A CAP task's figures. */
+  readonly cap?: CapRun;
 }
 
 /** Runs one task to completion (in whatever thread calls it). */
 export function runTask(task: Task, clock: () => number): TaskResult {
   const t0 = clock();
+  if (task.cap === true) {
+    const { figures, run } = capRun(task.protocol, task.nodes, task.seed);
+    return {
+      protocol: task.protocol,
+      faults: task.faults,
+      nodes: task.nodes,
+      seed: task.seed,
+      safe: run.safe,
+      live: run.live,
+      stats: run.stats,
+      wallMs: clock() - t0,
+      cap: figures,
+    };
+  }
   const spec = materialize(task.protocol, task.faults, task.nodes, task.seed, {
     messages: task.messages,
   });

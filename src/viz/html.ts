@@ -84,7 +84,31 @@ export interface MatrixReport {
   /** Column order. */
   readonly faultModels: readonly string[];
   readonly cells: readonly MatrixCell[];
+  /** Further tables of plain text (escaped here), shown under the matrix, e.g. the CAP table. */
+  readonly tables?: readonly ReportTable[];
   readonly scenarios?: readonly Scenario[];
+}
+
+export interface ReportTable {
+  readonly title: string;
+  /** Said above the table. */
+  readonly caption: string;
+  readonly head: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+function reportTable(t: ReportTable): string {
+  const head = t.head.map((h) => `<th scope="col">${esc(h)}</th>`).join('');
+  const rows = t.rows
+    .map(
+      (r) =>
+        `<tr>${r.map((x, i) => (i === 0 ? `<th scope="row">${esc(x)}</th>` : `<td>${esc(x)}</td>`)).join('')}</tr>`,
+    )
+    .join('');
+  return (
+    `<section class="card report-table"><h2>${esc(t.title)}</h2><p class="hint">${esc(t.caption)}</p>` +
+    `<div class="matrix-wrap"><table class="plain"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table></div></section>`
+  );
 }
 
 export interface RunReportInput {
@@ -211,6 +235,10 @@ table.matrix{border-collapse:separate;border-spacing:4px;table-layout:fixed;widt
 table.matrix th{font-weight:600;font-size:13px;text-align:left;padding:4px 6px;color:#4a5568}
 table.matrix tbody th{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 table.matrix thead th{text-align:center;vertical-align:bottom;font-size:12px;line-height:1.3}
+table.plain{border-collapse:collapse;font-size:13px}
+table.plain th,table.plain td{text-align:left;padding:5px 12px;border-bottom:1px solid #e2e8f0;vertical-align:top}
+table.plain thead th{color:#4a5568;font-weight:600}
+table.plain tbody th{font-family:ui-monospace,monospace;font-weight:600;white-space:nowrap}
 td.cell{padding:5px 6px;border-radius:8px;border:1px solid;vertical-align:top;overflow-wrap:anywhere;transition:box-shadow .12s,transform .12s}
 td.cell .form{font-weight:650;font-size:12.5px;white-space:nowrap}
 td.cell .meta{font-size:11px;line-height:1.35;opacity:.85}
@@ -765,6 +793,7 @@ export function renderMatrixReport(matrix: MatrixReport): string {
     `<p class="hint">Each cell: its form; runs / safe runs / live runs; the first violated property and the seed of its counterexample. Click a cell that is not masking to see its counterexample as a space-time diagram.</p></section>` +
     `<section class="card" id="detail" hidden></section>` +
     `<div id="cx-store" hidden>${cxs.join('')}</div>` +
+    (matrix.tables ?? []).map(reportTable).join('') +
     (scenarios === '' ? '' : `<h2 style="margin:26px 0 12px">Scenarios</h2>${scenarios}`) +
     `</main>`;
   return page(title, body);

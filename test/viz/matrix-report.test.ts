@@ -17,6 +17,7 @@ function matrixOf(cells: readonly Record<string, unknown>[]): MatrixResult {
     schema: 'steadfast.matrix/1',
     nodes: 3,
     seeds: 20,
+    seedsPerProtocol: Object.fromEntries(cells.map((c) => [c.protocol as string, 20])),
     firstSeed: 1,
     messages: 4,
     protocols: [...new Set(cells.map((c) => c.protocol as string))],
