@@ -945,6 +945,20 @@ function staleReadStory(run: Run): string {
   for (const r of eventsOf(t, 'receive')) fate.set(r.e.id, `arrived at t=${r.e.t}`);
   const upTo = gossip.findIndex((g) => fate.get(g.e.id)?.startsWith('arrived') === true);
   const shown = gossip.slice(0, upTo < 0 ? gossip.length : upTo + 1);
+  const say = (g: At<SendEvent>): string =>
+    `#${g.e.id} at t=${g.e.t} (${fate.get(g.e.id) ?? 'in flight'})`;
+  // Many rounds with one fate (blocked) in a row: the first, a count and the last of them.
+  const early = shown.slice(0, -1);
+  const fates = new Set(early.map((g) => fate.get(g.e.id)));
+  const firstOf = early[0];
+  const lastOf = early[early.length - 1];
+  const gossipText =
+    early.length <= 3 || fates.size !== 1 || firstOf === undefined || lastOf === undefined
+      ? listText(shown.map(say))
+      : `#${firstOf.e.id} at t=${firstOf.e.t} and ${early.length - 1} more up to #${lastOf.e.id} at t=${lastOf.e.t}, all ${String([...fates][0])}` +
+        (shown.length > early.length
+          ? `, then ${say(shown[shown.length - 1] as At<SendEvent>)}`
+          : '');
   const held = crdtHeld(t, 'n2', 'x', aValue);
   const converged = new Set(finalValues(t, 'x').map((v) => canonicalJson(v))).size === 1;
   return (
@@ -954,7 +968,7 @@ function staleReadStory(run: Run): string {
       : `${callText(a)}: an eventually consistent store answers from the local replica at once (n1 had written it to its own disk). `) +
     (shown.length === 0
       ? 'n1 never passed it on. '
-      : `n1's anti-entropy messages carrying it to n2: ${listText(shown.map((g) => `#${g.e.id} at t=${g.e.t} (${fate.get(g.e.id) ?? 'in flight'})`))}. `) +
+      : `n1's anti-entropy messages carrying it to n2: ${gossipText}. `) +
     (b === undefined
       ? ''
       : `${callText(b)}${b.status === 'ok' && !same(b.output, aValue) ? `: n2 answered from its own replica, which ${held === undefined ? `never held x = ${shortJson(aValue)}` : `merged x = ${shortJson(aValue)} only at t=${held.t}`}, so B saw the value from before A's acknowledged put: a stale read` : ''}. `) +
