@@ -491,7 +491,7 @@ function lostReplyRun(sessions: boolean): Run {
     stack: kvRaft({ sessions }),
     workload: [
       kvCmd(LR_AT, 'n2', 'A', 1, INCR_N),
-      kvCmd(LR_AT + 100, 'n3', 'B', 1, INCR_N),
+      kvCmd(LR_AT + 40, 'n3', 'B', 1, INCR_N),
       ...finalReads(LR_AT + 3000, 'n', [
         ['n2', 'A'],
         ['n3', 'B'],
