@@ -37,6 +37,7 @@ import { kvPrimaryBackup } from '../protocols/kv/primary-backup.ts';
 import { kvRaft, type RaftOptions } from '../protocols/kv/raft.ts';
 import type { KvCommand, KvOp, KvResult } from '../protocols/kv/types.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
+import type { Message } from '../viz/model.ts';
 import type { LinkFaults } from '../sim/network.ts';
 import { Simulator, type ScheduledCommand } from '../sim/simulator.ts';
 import { tail } from './explain.ts';
@@ -90,7 +91,7 @@ import {
   viewChanges,
   type LogWrite,
 } from './kv-facts.ts';
-import type { Run, ScenarioDef, VariantResult } from './model.ts';
+import type { DiagramOptions, Run, ScenarioDef, VariantResult } from './model.ts';
 
 // ------------------------------------------------------------------------------ plumbing
 
@@ -245,6 +246,28 @@ function observedDelayMs(
 function vacuous(run: Run): string[] {
   return run.verdicts.filter((v) => v.holds && v.checked === 0).map((v) => v.property);
 }
+
+/**
+ * The routine traffic a store's diagram leaves out (only copies that arrived; render.ts): Raft's
+ * empty appends (heartbeats) and the answers to them, primary-backup's heartbeats.
+ */
+function heartbeats(trace: readonly TraceEvent[]): (m: Message) => boolean {
+  const empty = (msg: unknown): boolean => {
+    const r = record(msg);
+    return r?.k === 'ae' && Array.isArray(r.entries) && r.entries.length === 0;
+  };
+  return (m) => {
+    const k = record(m.msg)?.k;
+    if (k === 'hb' || empty(m.msg)) return true;
+    if (k !== 'ar') return false;
+    const input = stepInput(trace, m.sendIndex);
+    return input?.e.type === 'receive' && empty(input.e.msg);
+  };
+}
+
+const HEARTBEATS: DiagramOptions = {
+  routine: { what: 'heartbeats', test: heartbeats },
+};
 
 // ------------------------------------------------------------------------------ fixes
 
@@ -437,6 +460,7 @@ const kvOneCopy: ScenarioDef = {
   description:
     'One copy loses an acknowledged write when its node crashes for good; three copies (Raft, N=3) keep it.',
   faults: 'n1, which acknowledged A’s put, crashes for good 100 ms later',
+  diagram: HEARTBEATS,
   variants: [
     {
       key: 'one-copy',
@@ -637,6 +661,7 @@ const kvLostReply: ScenarioDef = {
   description:
     'Clients A and B increment a counter; A’s reply is lost and A retries: without sessions the increment applies twice, with sessions once.',
   faults: 'the leader’s reply to A’s increment is lost (link n1 → n2, once)',
+  diagram: HEARTBEATS,
   variants: [
     {
       key: 'nosession',
@@ -849,6 +874,7 @@ const kvSplitBrain: ScenarioDef = {
   description:
     'A partition isolates the primary: naive primary-backup fails over without a quorum, both sides acknowledge writes and the heal loses one; Raft stays safe (the minority side waits).',
   faults: `a partition {n1} | {n2, n3} from t=${SB_PARTITION_AT} to t=${SB_HEAL_AT} (n1 is the primary / the leader)`,
+  diagram: HEARTBEATS,
   variants: [
     {
       key: 'primary-backup',
@@ -1202,6 +1228,7 @@ const kvLeaderCrash: ScenarioDef = {
   description:
     'The leader crashes after committing A’s increment, before replying; A’s retry reaches the new leader: without sessions the increment applies twice, with sessions once.',
   faults: `n1 (the leader) crashes in the step that commits A’s increment, before its reply; its append to n3 is lost; n3 → n2 takes ${LC_SLOW_MS} ms`,
+  diagram: HEARTBEATS,
   variants: [
     {
       key: 'nosession',

@@ -16,6 +16,7 @@ import type { Form } from '../check/classify.ts';
 import type { Verdict } from '../check/verdict.ts';
 import type { NodeId } from '../core/ids.ts';
 import type { DropReason, TraceEvent } from '../core/trace.ts';
+import type { Message } from '../viz/model.ts';
 import { deliveriesByKey, eventsOf, formOfRun, record, retransmissions, text } from './facts.ts';
 
 /** One simulated run and its verdicts. */
@@ -48,8 +49,22 @@ export interface ScenarioDef {
   readonly variants: readonly VariantDef[];
   /** A closing paragraph comparing the variants, computed from their results. */
   conclude?(results: readonly VariantResult[]): string;
-  /** Diagram options: `hideAcks` leaves link-level acks out (dense runs such as Bracha's). */
-  readonly diagram?: { readonly hideAcks?: boolean };
+  readonly diagram?: DiagramOptions;
+}
+
+/** How a scenario's diagrams thin out a dense run (events other than messages are always drawn). */
+export interface DiagramOptions {
+  /** Leave link-level acks out (dense runs such as Bracha's). */
+  readonly hideAcks?: boolean;
+  /**
+   * Leave out routine messages (a store's idle heartbeats): `test` gets the run's trace and says
+   * which messages are routine; only messages every copy of which arrived are left out, so a
+   * dropped one is always drawn. `what` names them in the diagram's title.
+   */
+  readonly routine?: {
+    readonly what: string;
+    readonly test: (trace: readonly TraceEvent[]) => (m: Message) => boolean;
+  };
 }
 
 /** Something the diagram must show: a drop, a crash, a duplicate, a corruption… */
@@ -88,7 +103,7 @@ export interface VariantResult extends Run {
 
 export interface ScenarioResult {
   readonly name: string;
-  readonly diagram?: { readonly hideAcks?: boolean };
+  readonly diagram?: DiagramOptions;
   readonly description: string;
   readonly faults: string;
   readonly variants: readonly VariantResult[];

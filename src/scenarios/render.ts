@@ -22,14 +22,39 @@ function idPrefix(name: string, key: string): string {
   return `sc-${name}-${key}`.replace(/[^A-Za-z0-9_-]/g, '-');
 }
 
+/**
+ * The messages a variant's diagram leaves out (link acks, routine messages every copy of which
+ * arrived) and their names for the title; undefined when it draws them all.
+ */
+function omitted(
+  r: ScenarioResult,
+  v: VariantResult,
+): { keep: (m: Message) => boolean; what: string[] } | undefined {
+  const acks = r.diagram?.hideAcks === true;
+  const routine = r.diagram?.routine;
+  if (!acks && routine === undefined) return undefined;
+  const isRoutine = routine?.test(v.trace);
+  return {
+    keep: (m) =>
+      !(acks && m.kind === 'ack') &&
+      !(
+        isRoutine !== undefined &&
+        m.copies.every((c) => c.fate.kind === 'receive') &&
+        isRoutine(m)
+      ),
+    what: [...(acks ? ['link acks'] : []), ...(routine === undefined ? [] : [routine.what])],
+  };
+}
+
 /** The diagram of one variant (its first violation in red). */
 export function variantSvg(r: ScenarioResult, v: VariantResult): string {
   const bad = firstViolation(v.verdicts);
   const highlight = bad === undefined ? undefined : highlightOf(bad);
+  const omit = omitted(r, v);
   return renderSvg(v.trace, {
-    title: `${r.name}${r.variants.length > 1 ? ` · ${v.label}` : ''}: ${v.form}${r.diagram?.hideAcks === true ? ' (link acks not drawn)' : ''}`,
+    title: `${r.name}${r.variants.length > 1 ? ` · ${v.label}` : ''}: ${v.form}${omit === undefined ? '' : ` (${omit.what.join(' and ')} not drawn)`}`,
     idPrefix: idPrefix(r.name, v.key),
-    ...(r.diagram?.hideAcks === true ? { messageFilter: (m: Message) => m.kind !== 'ack' } : {}),
+    ...(omit === undefined ? {} : { messageFilter: omit.keep }),
     ...(highlight === undefined ? {} : { highlight }),
   });
 }

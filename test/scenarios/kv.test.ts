@@ -12,6 +12,8 @@ import type { TraceEvent } from '../../src/core/trace.ts';
 import { SCENARIOS } from '../../src/scenarios/catalog.ts';
 import { durable, KV_SCENARIOS } from '../../src/scenarios/kv.ts';
 import { runScenario, type ScenarioResult, type VariantResult } from '../../src/scenarios/model.ts';
+import { variantSvg } from '../../src/scenarios/render.ts';
+import { find, tags } from './svg-tags.ts';
 
 // ------------------------------------------------------------------------------ readers
 
@@ -349,6 +351,31 @@ test('the store scenarios replay byte for byte', () => {
       def.name,
     );
     assert.equal(again.explanation, before.explanation, def.name);
+  }
+});
+
+test('the store diagrams leave out heartbeats that arrived, and draw every message that did not', () => {
+  for (const [name, key] of [
+    ['kv-lost-reply', 'nosession'],
+    ['kv-leader-crash', 'sessions'],
+    ['kv-split-brain', 'primary-backup'],
+  ] as const) {
+    const r = results.get(name);
+    const v = variant(name, key);
+    assert.ok(r !== undefined);
+    const svg = variantSvg(r, v);
+    assert.match(svg, /heartbeats not drawn/, name);
+    const all = tags(svg);
+    const drawn = new Set(find(all, ['msg']).map((t) => t.attrs.get('data-id')));
+    const sends = v.trace.flatMap((e) => (e.type === 'send' ? [e] : []));
+    const lost = new Set(v.trace.flatMap((e) => (e.type === 'drop' ? [e.id] : [])));
+    assert.ok(drawn.size < sends.length / 2, `${name}: most of the traffic is heartbeats`);
+    for (const id of lost) assert.ok(drawn.has(String(id)), `${name}: dropped #${id} not drawn`);
+    for (const s of sends) {
+      const k = rec(s.msg).k;
+      if (k === 'req' || k === 'rep' || k === 'rv' || k === 'vr' || k === 'op' || k === 'snap')
+        assert.ok(drawn.has(String(s.id)), `${name}: #${s.id} (${JSON.stringify(k)}) not drawn`);
+    }
   }
 });
 
