@@ -776,6 +776,14 @@ function pbForwardText(trace: readonly TraceEvent[], a: KvHistoryOp): string {
     : `${a.node}'s copies of it to the backups (${idsText(sends.map((s) => s.e.id))}) were blocked, and it answered without them`;
 }
 
+/** `n2's snapshot #283`: what the step that wrote trace position `at` received, if a snapshot. */
+function snapText(trace: readonly TraceEvent[], at: number): string {
+  const input = stepInput(trace, at);
+  return input?.e.type === 'receive' && record(input.e.msg)?.k === 'snap'
+    ? `${input.e.from}'s snapshot #${input.e.id}`
+    : 'a write';
+}
+
 function pbSplitStory(run: Run): string {
   const t = run.trace;
   const nodes = nodesOf(t);
@@ -822,7 +830,7 @@ function pbSplitStory(run: Run): string {
       : `When the partition healed at t=${healed}, ${adopted === undefined ? 'n1 kept its view' : `n1 heard of view ${adopted.view} and adopted it (t=${adopted.t})`}` +
         (lostAt === undefined
           ? '. '
-          : ` and the new primary's snapshot replaced n1's store at t=${lostAt.t}: x at n1 went from ${shortJson(aValue)} to ${shortJson(lostAt.value)}, and A's acknowledged write was gone. `)) +
+          : ` and ${snapText(t, lostAt.at)} replaced n1's store at t=${lostAt.t}: x at n1 went from ${shortJson(aValue)} to ${shortJson(lostAt.value)}, and A's acknowledged write was gone. `)) +
     `After the faults ${finalReadsText(t, 'x')}. ` +
     tail(run, {
       fixes: { linearizable: QUORUM_FIX, 'no-lost-write': QUORUM_FIX_AGAIN },
@@ -849,7 +857,7 @@ function raftSplitStory(run: Run): string {
       : `${l1.node}, on the minority side, could no longer reach a majority: its last append as leader of term ${l1.term} left at t=${last.e.t}. `) +
     (l2 === undefined
       ? 'No other node was elected. '
-      : `${l2.node} became leader of term ${l2.term} at t=${l2.t}, elected by the majority side. `) +
+      : `${l2.node} became leader of term ${l2.term} at t=${l2.t}${span !== undefined && span.groups.some((g) => g.includes(l2.node) && g.length > nodesOf(t).length / 2) ? ', elected by the majority side' : ''}. `) +
     (bPut === undefined ? '' : `${callText(bPut)}, answered by ${answeredBy(t, bPut) ?? '?'}. `) +
     (bGet === undefined ? '' : `${callText(bGet)}. `) +
     (a === undefined
@@ -986,12 +994,13 @@ function staleReadStory(run: Run): string {
           ? `, then ${say(shown[shown.length - 1] as At<SendEvent>)}`
           : '');
   const held = crdtHeld(t, 'n2', 'x', aValue);
+  const onDisk = crdtHeld(t, 'n1', 'x', aValue);
   const converged = new Set(finalValues(t, 'x').map((v) => canonicalJson(v))).size === 1;
   return (
     `${partitionText(t)}. ` +
     (a === undefined
       ? ''
-      : `${callText(a)}: an eventually consistent store answers from the local replica at once (n1 had written it to its own disk). `) +
+      : `${callText(a)}: an eventually consistent store answers from the local replica at once${onDisk !== undefined && a.retIndex !== undefined && onDisk.at < a.retIndex ? ' (n1 had the write on its disk before it answered)' : ''}. `) +
     (shown.length === 0
       ? 'n1 never passed it on. '
       : `n1's anti-entropy messages carrying it to n2: ${gossipText}. `) +
@@ -1168,6 +1177,18 @@ function leaderCrashStory(run: Run): string {
       record(s.e.msg)?.granted === false &&
       (crash === undefined || s.index > crash.index),
   );
+  // The first refused vote request of n3's: its request (with its last log index) and the answer.
+  const refused = refusals
+    .map((answer) => {
+      const input = stepInput(t, answer.index);
+      const ask = input?.e.type === 'receive' ? input.e : undefined;
+      const li = record(ask?.msg)?.li;
+      const sent =
+        ask === undefined ? undefined : eventsOf(t, 'send').find((x) => x.e.id === ask.id);
+      return typeof li === 'number' && sent !== undefined ? { answer, ask: sent, li } : undefined;
+    })
+    .find((x) => x !== undefined);
+  const majority = Math.floor(nodesOf(t).length / 2) + 1;
   const slow = n3 === undefined || l2 === undefined ? undefined : observedDelayMs(t, n3, l2.node);
   const log = l2 === undefined ? [] : indicesOf(raftLog(t, l2.node), r.session, r.serial);
   const extra = logWrites(t).filter(
@@ -1188,13 +1209,13 @@ function leaderCrashStory(run: Run): string {
     `When ${l1?.node ?? '?'} crashed, the entry was on disk at ${storedText(stored)}. ` +
     (inMsg === undefined
       ? ''
-      : `At t=${inMsg.t} ${inMsg.to} received ${inMsg.from}'s acknowledgement #${inMsg.id}: with ${listText(stored.map((w) => w.node))} holding it the entry was on a majority and committed, `) +
+      : `At t=${inMsg.t} ${inMsg.to} received ${inMsg.from}'s acknowledgement #${inMsg.id}: ${stored.length >= majority ? `with ${listText(stored.map((w) => w.node))} holding it the entry was on a majority (${majority} of ${nodesOf(t).length}) and committed` : `the entry was on ${stored.length} of ${nodesOf(t).length} nodes, no majority`}, `) +
     (crash === undefined
       ? 'and n1 never crashed. '
       : `and ${crashText(crash.e)}: its reply to A was never sent. `) +
-    (n3 === undefined || refusals[0] === undefined
+    (n3 === undefined || refused === undefined
       ? ''
-      : `${n3}, whose log lacked index ${r.index ?? '?'}, could not be elected: ${l2?.node ?? '?'} refused its pre-vote (#${refusals[0].e.id} at t=${refusals[0].e.t}). `) +
+      : `${n3} asked for votes with a log ending at index ${refused.li} (#${refused.ask.e.id} at t=${refused.ask.e.t}), behind the entry at index ${r.index ?? '?'}, and ${refused.answer.e.from} refused (#${refused.answer.e.id} at t=${refused.answer.e.t}): with ${l1?.node ?? '?'} down, ${n3} could not win. `) +
     (l2 === undefined
       ? 'Nobody took over. '
       : `${l2.node} became leader of term ${l2.term} at t=${l2.t}. `) +
