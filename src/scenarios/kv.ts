@@ -23,6 +23,9 @@
  * entry (so only n2 can be elected: n3's log is behind), and n3's messages to n2 take 200 ms (so
  * n2 commits about 360 ms after its election); the clients retry at most 300 ms apart.
  *
+ * The diagrams leave out the heartbeats that arrived (most of a store's messages; every dropped
+ * one is drawn).
+ *
  * SIZE. Over 600 lines: a catalogue of scenario definitions (fault schedules, expected verdicts,
  * computed explanations) one after another; the trace readers are in kv-facts.ts.
  */
@@ -37,9 +40,9 @@ import { kvPrimaryBackup } from '../protocols/kv/primary-backup.ts';
 import { kvRaft, type RaftOptions } from '../protocols/kv/raft.ts';
 import type { KvCommand, KvOp, KvResult } from '../protocols/kv/types.ts';
 import type { TimedAction } from '../sim/nemesis.ts';
-import type { Message } from '../viz/model.ts';
 import type { LinkFaults } from '../sim/network.ts';
 import { Simulator, type ScheduledCommand } from '../sim/simulator.ts';
+import type { Message } from '../viz/model.ts';
 import { tail } from './explain.ts';
 import {
   crashedForGood,
