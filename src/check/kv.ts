@@ -194,14 +194,27 @@ const finalReads = (ops: readonly KvHistoryOp[], key: string): KvHistoryOp[] =>
       o.status === 'ok',
   );
 
+/** The operations of each key, in history order. */
+function byKey(ops: readonly KvHistoryOp[]): Map<string, KvHistoryOp[]> {
+  const out = new Map<string, KvHistoryOp[]>();
+  for (const o of ops) {
+    const list = out.get(o.input.key);
+    if (list === undefined) out.set(o.input.key, [o]);
+    else list.push(o);
+  }
+  return out;
+}
+
 export function incrementsOnce(trace: readonly TraceEvent[], ops: readonly KvHistoryOp[]): Verdict {
   let checked = 0;
+  const keyed = byKey(ops);
   for (const key of counterKeys(ops)) {
-    const incs = ops.filter((o) => o.input.key === key && o.input.f === 'incr');
+    const own = keyed.get(key) ?? [];
+    const incs = own.filter((o) => o.input.f === 'incr');
     const delta = (o: KvHistoryOp): number => (o.input.f === 'incr' ? o.input.delta : 0);
     const acked = incs.filter((o) => o.status === 'ok').reduce((s, o) => s + delta(o), 0);
     const maybe = incs.filter((o) => o.status === 'indefinite').reduce((s, o) => s + delta(o), 0);
-    for (const r of finalReads(ops, key)) {
+    for (const r of finalReads(own, key)) {
       checked++;
       const v = r.output === null ? 0 : r.output;
       if (typeof v === 'number' && v >= acked && v <= acked + maybe) continue;
@@ -225,12 +238,10 @@ export function incrementsOnce(trace: readonly TraceEvent[], ops: readonly KvHis
 export function noLostWrite(trace: readonly TraceEvent[], ops: readonly KvHistoryOp[]): Verdict {
   const counters = counterKeys(ops);
   let checked = 0;
-  const keys = new Set(ops.map((o) => o.input.key));
-  for (const key of keys) {
+  for (const [key, own] of byKey(ops)) {
     if (counters.has(key)) continue;
-    const writes = ops.filter(
+    const writes = own.filter(
       (o) =>
-        o.input.key === key &&
         o.status !== 'fail' &&
         (o.input.f === 'put' ||
           o.input.f === 'delete' ||
@@ -239,15 +250,17 @@ export function noLostWrite(trace: readonly TraceEvent[], ops: readonly KvHistor
     const acked = writes.filter((w) => w.status === 'ok');
     const valueOf = (w: KvHistoryOp): string =>
       canonicalJson(w.input.f === 'put' ? w.input.value : w.input.f === 'cas' ? w.input.to : null);
-    for (const r of finalReads(ops, key)) {
+    // Writes that could be the last: not followed in real time by an acknowledged write, i.e.
+    // not returned before the latest call of an acknowledged write (that write itself returns
+    // after its own call, so it is one).
+    const latestCall = acked.reduce((m, a) => Math.max(m, a.call), -Infinity);
+    const lastValues = new Set(
+      writes.filter((w) => (w.ret ?? Infinity) >= latestCall).map(valueOf),
+    );
+    for (const r of finalReads(own, key)) {
       checked++;
       const seen = canonicalJson(r.output);
-      // Writes that could be the last: not followed in real time by an acknowledged write.
-      const candidates = writes.filter(
-        (w) => !acked.some((a) => a !== w && (w.ret ?? Infinity) < a.call),
-      );
-      const ok =
-        candidates.some((w) => valueOf(w) === seen) || (seen === 'null' && acked.length === 0);
+      const ok = lastValues.has(seen) || (seen === 'null' && acked.length === 0);
       if (ok) continue;
       const last = [...acked].sort((a, b) => (b.ret ?? 0) - (a.ret ?? 0))[0];
       return fail(
@@ -290,9 +303,8 @@ export function converges(
   correct: (n: NodeId) => boolean,
 ): Verdict {
   let checked = 0;
-  const keys = new Set(ops.map((o) => o.input.key));
-  for (const key of keys) {
-    const reads = finalReads(ops, key).filter((r) => correct(r.node));
+  for (const [key, own] of byKey(ops)) {
+    const reads = finalReads(own, key).filter((r) => correct(r.node));
     checked += reads.length;
     const first = reads[0];
     const other = reads.find((r) => canonicalJson(r.output) !== canonicalJson(first?.output));
