@@ -58,6 +58,7 @@ test('cap: rows sum their runs and name the first non-linearizable seed; text an
       majority: { issued: 10, completed: 9 },
       linearizable: 'yes',
       converged: true,
+      sessions: true,
     },
     {
       seed: 5,
@@ -65,6 +66,7 @@ test('cap: rows sum their runs and name the first non-linearizable seed; text an
       majority: { issued: 10, completed: 10 },
       linearizable: 'no',
       converged: true,
+      sessions: false,
     },
     {
       seed: 6,
@@ -72,6 +74,7 @@ test('cap: rows sum their runs and name the first non-linearizable seed; text an
       majority: { issued: 10, completed: 10 },
       linearizable: 'unknown',
       converged: false,
+      sessions: true,
     },
   ]);
   assert.deepEqual(
@@ -81,6 +84,7 @@ test('cap: rows sum their runs and name the first non-linearizable seed; text an
   assert.equal(r.linearizableRuns, 1);
   assert.equal(r.unknownRuns, 1);
   assert.equal(r.convergedRuns, 2);
+  assert.equal(r.sessionRuns, 2);
   assert.equal(r.nonLinearizableSeed, 5);
   const t: CapTable = {
     nodes: 5,
@@ -93,15 +97,16 @@ test('cap: rows sum their runs and name the first non-linearizable seed; text an
   const plain = capPlain(t);
   const row0 = plain.rows[0];
   assert.ok(row0 !== undefined);
-  assert.deepEqual(row0.slice(0, 5), [
+  assert.deepEqual(row0.slice(0, 6), [
     'kv-<x>',
     '7% (2/30)',
     '97% (29/30)',
     '1/3 (1 unknown)',
     '2/3',
+    '2/3',
   ]);
   assert.match(
-    row0[5] ?? '',
+    row0[6] ?? '',
     /available on the majority side only \(CP\); not linearizable in 1 of 3 runs/,
   );
   const text = formatCap(t, false);

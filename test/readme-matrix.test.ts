@@ -223,7 +223,7 @@ test('README: ABD loses increments (a read then a write), the CRDT store is live
   }
 });
 
-test('README: the CAP table is what the default run computes; CP stores answer nothing on the minority side, AP stores answer on both, every store converges', async () => {
+test('README: the CAP table is what the default run computes; CP stores answer nothing on the minority side, AP stores answer on both, every store converges and keeps its sessions', async () => {
   const m = await defaultMatrix();
   const cap = m.cap;
   assert.ok(cap !== undefined, 'the default matrix has no CAP table');
@@ -249,7 +249,10 @@ test('README: the CAP table is what the default run computes; CP stores answer n
     assert.ok(r.linearizableRuns < r.runs, p);
   }
   assert.equal(row('kv-crdt')?.minority.completed, row('kv-crdt')?.minority.issued);
-  for (const r of cap.rows) assert.equal(r.convergedRuns, r.runs, r.protocol);
+  for (const r of cap.rows) {
+    assert.equal(r.convergedRuns, r.runs, r.protocol);
+    assert.equal(r.sessionRuns, r.runs, r.protocol);
+  }
 });
 
 test('README: every cell short of masking has a counterexample and an explanation; vacuous cells had no fault', async () => {

@@ -16,12 +16,14 @@
  * An operation counts for its side when its command was issued during the partition, and as
  * completed when its `ok` answer came before the heal. The verdicts are the matrix's own
  * checkers (check/kv.ts): `linearizable` (an `unknown` search is counted apart, never as a
- * pass) and `converges`.
+ * pass) and `converges`; and the session guarantees (check/session.ts: read-your-writes and
+ * monotonic reads of each node's client).
  * Guarantees: every figure is computed from runs made now; runs are deterministic per (store,
  * seed, nodes).
  */
 
 import { kvHistory } from '../check/kv.ts';
+import { sessionGuarantees } from '../check/session.ts';
 import { nodeIds, type NodeId } from '../core/ids.ts';
 import { createRng } from '../core/rng.ts';
 import type { KvCommand, KvOp } from '../protocols/kv/types.ts';
@@ -59,6 +61,8 @@ export interface CapRow {
   readonly unknownRuns: number;
   /** Runs whose replicas agreed in the final reads. */
   readonly convergedRuns: number;
+  /** Runs where every session kept read-your-writes and monotonic reads (check/session.ts). */
+  readonly sessionRuns: number;
   /** The first seed whose history was not linearizable. */
   readonly nonLinearizableSeed?: number;
 }
@@ -133,6 +137,7 @@ export interface CapRun {
   readonly majority: { issued: number; completed: number };
   readonly linearizable: 'yes' | 'no' | 'unknown';
   readonly converged: boolean;
+  readonly sessions: boolean;
 }
 
 export function capRun(
@@ -158,6 +163,7 @@ export function capRun(
     ...sides,
     linearizable: lin?.holds === true ? 'yes' : unknown ? 'unknown' : 'no',
     converged: run.verdicts.find((v) => v.property === 'converges')?.holds === true,
+    sessions: sessionGuarantees(run.trace).holds,
   };
   return { figures, run };
 }
@@ -189,6 +195,7 @@ export function capRow(
     linearizableRuns: runs.filter((r) => r.linearizable === 'yes').length,
     unknownRuns: runs.filter((r) => r.linearizable === 'unknown').length,
     convergedRuns: runs.filter((r) => r.converged).length,
+    sessionRuns: runs.filter((r) => r.sessions).length,
     ...(nonLinearizableSeed === undefined ? {} : { nonLinearizableSeed }),
   };
 }
@@ -206,6 +213,7 @@ export function capCells(r: CapRow): {
   minority: string;
   majority: string;
   linearizable: string;
+  sessions: string;
   converged: string;
 } {
   const unknown = r.unknownRuns > 0 ? ` (${r.unknownRuns} unknown)` : '';
@@ -213,6 +221,7 @@ export function capCells(r: CapRow): {
     minority: `${pct(r.minority)} (${r.minority.completed}/${r.minority.issued})`,
     majority: `${pct(r.majority)} (${r.majority.completed}/${r.majority.issued})`,
     linearizable: `${r.linearizableRuns}/${r.runs}${unknown}`,
+    sessions: `${r.sessionRuns}/${r.runs}`,
     converged: `${r.convergedRuns}/${r.runs}`,
   };
 }
@@ -250,12 +259,21 @@ export function capPlain(t: CapTable): {
       'minority side completed',
       'majority side completed',
       'linearizable runs',
+      'session guarantees runs',
       'converged runs',
       'so',
     ],
     rows: t.rows.map((r) => {
       const c = capCells(r);
-      return [r.protocol, c.minority, c.majority, c.linearizable, c.converged, capVerdict(r)];
+      return [
+        r.protocol,
+        c.minority,
+        c.majority,
+        c.linearizable,
+        c.sessions,
+        c.converged,
+        capVerdict(r),
+      ];
     }),
   };
 }

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { checkKv, kvAccounting } from '../../check/kv.ts';
 import { correctProcesses, indexTrace } from '../../check/links.ts';
+import { sessionGuarantees } from '../../check/session.ts';
 import { formatVerdicts, type Verdict } from '../../check/verdict.ts';
 import { SteadfastError } from '../../core/errors.ts';
 import { nodeIds, type NodeId } from '../../core/ids.ts';
@@ -14,7 +15,7 @@ import { kvWorkload } from '../../matrix/kv-workload.ts';
 import { generateNemesis, type TimedAction } from '../../sim/nemesis.ts';
 import { Simulator } from '../../sim/simulator.ts';
 import { KvCrdt, kvCrdt, type CrdtMsg } from './crdt.ts';
-import { applyOp, canonical, type KvOp, type KvResult } from './types.ts';
+import { applyOp, type KvOp, type KvResult } from './types.ts';
 
 // ------------------------------------------------------------------------------ helpers
 
@@ -89,60 +90,9 @@ function isolateOne(seed: number): (faultPhaseMs: number) => TimedAction[] {
   };
 }
 
-/**
- * Session guarantees of the clients that stay on their replica (each (node, client) is one
- * session), judged from the trace alone. Returns the first violation, or undefined.
- * - Counter keys (only incremented and read; increments positive): monotonic reads and
- *   read-your-writes: a read never returns less than the session has already seen (an earlier
- *   read, or the output of its own increment).
- * - Register keys (written values unique per write): a read returns the session's latest
- *   observed value (its own last write, or its last read) or a value it has never observed (a
- *   newer write merged in); an earlier observed value coming back means the replica went back.
- */
-function sessionViolation(trace: readonly TraceEvent[]): string | undefined {
-  const counters = new Set<string>();
-  const written = new Set<string>();
-  for (const e of trace) {
-    if (e.type !== 'command') continue;
-    const op = (e.cmd as { op: KvOp }).op;
-    if (op.f === 'incr') counters.add(op.key);
-    else if (op.f !== 'get') written.add(op.key);
-  }
-  for (const k of written) counters.delete(k);
-  const floor = new Map<string, number>();
-  const observed = new Map<string, { latest: string; all: Set<string> }>();
-  for (const e of trace) {
-    if (e.type !== 'deliver') continue;
-    const ev = e.event as { readonly type?: unknown };
-    if (ev.type !== 'kv-result') continue;
-    const r = ev as KvResult;
-    if (r.status !== 'ok') continue;
-    const session = `${e.node}/${r.client}`;
-    const at = `${session} at t=${e.t}: ${r.op.f}(${r.op.key}) → ${JSON.stringify(r.output)}`;
-    const sk = `${session}\u0000${r.op.key}`;
-    if (counters.has(r.op.key)) {
-      const v = typeof r.output === 'number' ? r.output : 0;
-      const min = floor.get(sk) ?? 0;
-      if (v < min) return `${at}, but the session already saw ${min}`;
-      floor.set(sk, v);
-      continue;
-    }
-    let value: unknown;
-    if (r.op.f === 'get') value = r.output;
-    else if (r.op.f === 'put') value = r.op.value;
-    else if (r.op.f === 'cas' && r.output === true) value = r.op.to;
-    else if (r.op.f === 'delete') value = null;
-    else continue;
-    const key = canonical(value);
-    const o = observed.get(sk) ?? { latest: key, all: new Set<string>() };
-    if (r.op.f === 'get' && key !== o.latest && o.all.has(key)) {
-      return `${at}, an older value than the session's latest ${o.latest}`;
-    }
-    o.all.add(key);
-    observed.set(sk, { latest: key, all: o.all });
-  }
-  return undefined;
-}
+/** The first session-guarantee violation's text (src/check/session.ts), or undefined. */
+const sessionViolation = (trace: readonly TraceEvent[]): string | undefined =>
+  sessionGuarantees(trace).violation?.message;
 
 // ------------------------------------------------------------------------------ one replica
 
