@@ -36,6 +36,14 @@ import {
 import { uniformReliableBroadcast } from '../protocols/broadcast/uniform.ts';
 import { brachaBroadcast, isBrachaMsg } from '../protocols/broadcast/bracha.ts';
 import { gossipBroadcast } from '../protocols/broadcast/gossip.ts';
+import {
+  loggedBestEffortBroadcast,
+  loggedCausalBroadcast,
+  loggedEagerReliableBroadcast,
+  loggedFifoReliableBroadcast,
+} from '../protocols/broadcast/logged.ts';
+import { loggedDelivery, logView } from '../protocols/broadcast/logged-log.ts';
+import { loggedUniformBroadcast } from '../protocols/broadcast/logged-uniform.ts';
 import { colluder, equivocator } from '../protocols/broadcast/byzantine.ts';
 import { channel, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import { fairLossLink } from '../protocols/link/fair-loss.ts';
@@ -509,6 +517,94 @@ ENTRIES.push(
     ),
     stack: () => kvPrimaryBackup(),
   },
+);
+
+/**
+ * The logged (crash-recovery) broadcasts: the workloads and specifications of their crash-stop
+ * rows, read from the delivered log (logged-log.ts: a delivery is its durable append, the
+ * `deliver` output the notification a crash may cut off), plus `logged-delivery`: every
+ * notification follows its append, once.
+ */
+function loggedBroadcastCheck(kind: BroadcastKind) {
+  const spec = broadcastCheck(kind);
+  return (trace: readonly TraceEvent[], opts: CheckOptions): Verdict[] => {
+    const r = loggedDelivery(trace);
+    const notified: Verdict =
+      r.fault === undefined
+        ? { property: 'logged-delivery', kind: 'safety', holds: true, checked: r.checked }
+        : {
+            property: 'logged-delivery',
+            kind: 'safety',
+            holds: false,
+            checked: r.checked,
+            violation: { message: r.fault.message, events: r.fault.events },
+          };
+    return [...spec(logView(trace), opts), notified];
+  };
+}
+
+const durableBroadcast = (t: Tolerance): Tolerance => ({ ...t, durable: true });
+const LOGGED_RB_WEAKNESS =
+  'logged eager RB is not uniform: a node that delivers and crashes for good before its relays leave may be the only one that delivered';
+const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] = [
+  [
+    'logged-beb',
+    'logged best-effort broadcast (crash-recovery version of beb): the broadcast and every delivery stored before they go out, sends resent after a restart',
+    () => loggedBestEffortBroadcast(),
+    'rb',
+    durableBroadcast(
+      crashStopBroadcast(
+        anyCrashes,
+        'logged best-effort broadcast does not relay: a sender that crashes for good midway through its sends leaves some correct nodes without its message (no agreement)',
+      ),
+    ),
+  ],
+  [
+    'logged-urb',
+    'logged majority-ack uniform reliable broadcast (crash-recovery version of urb): pending messages stored, re-asked after a restart',
+    () => loggedUniformBroadcast(),
+    'urb',
+    durableBroadcast(
+      crashStopBroadcast(
+        minority,
+        'logged uniform RB delivers only once a majority has relayed',
+        (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) to relay`,
+      ),
+    ),
+  ],
+  [
+    'logged-eager-rb',
+    'logged eager reliable broadcast (crash-recovery version of eager-rb): deliveries stored before they are announced, relays resent after a restart',
+    () => loggedEagerReliableBroadcast(),
+    'rb',
+    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+  ],
+  [
+    'logged-fifo-rb',
+    'logged FIFO reliable broadcast (crash-recovery version of fifo-rb): held-back messages stored too',
+    () => loggedFifoReliableBroadcast(),
+    'fifo',
+    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+  ],
+  [
+    'logged-causal',
+    'logged causal broadcast (crash-recovery version of causal): vector clock and held-back messages stored too',
+    () => loggedCausalBroadcast(),
+    'causal',
+    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+  ],
+];
+
+ENTRIES.push(
+  ...loggedRows.map(([name, description, stack, kind, tolerance]): ProtocolEntry => ({
+    name,
+    kind: 'broadcast',
+    description,
+    tolerance,
+    stack,
+    workload: broadcastWorkload,
+    check: loggedBroadcastCheck(kind),
+  })),
 );
 
 /** Every protocol the registry knows, the replicated stores (kind `kv`) included. */
