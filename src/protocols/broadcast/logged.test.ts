@@ -213,6 +213,60 @@ describe('logged broadcasts on one node', () => {
     assert.equal(a.durable.has(slotKey('held', 'n2', 2)), false);
     assertPersistThenDeliver(a.outputs, 'fifo');
   });
+
+  for (const row of ['logged-fifo-rb', 'logged-causal']) {
+    test(`${row}: a crash in the middle of a release; the restart finishes it, in order, once`, () => {
+      const stack = row === 'logged-fifo-rb' ? loggedFifoReliableBroadcast : loggedCausalBroadcast;
+      // n2's messages 2, 3, 4 arrive first (held back), then 1 releases all four.
+      const msg = (n: number) =>
+        row === 'logged-fifo-rb'
+          ? wireMsg(row, 'n2', n, `m${n}`, 3)
+          : { k: 'lrb', o: 'n2', n, payload: { vc: [0, n - 1, 0], payload: `m${n}` } };
+      const probe = new Node(stack(), 'n1', nodeIds(3));
+      for (const n of [4, 2, 3]) {
+        probe.step((p) => {
+          p.handleMessage(instant(n), 'n2', data(n, msg(n)));
+        });
+      }
+      const at = probe.outputs.length;
+      probe.step((p) => {
+        p.handleMessage(instant(9), 'n2', data(1, msg(1)));
+      });
+      const total = probe.outputs.length - at;
+      assert.deepEqual(
+        probe.notified.map((d) => d.n),
+        [1, 2, 3, 4],
+      );
+      for (let k = 0; k <= total; k++) {
+        const a = new Node(stack(), 'n1', nodeIds(3));
+        for (const n of [4, 2, 3]) {
+          a.step((p) => {
+            p.handleMessage(instant(n), 'n2', data(n, msg(n)));
+          });
+        }
+        a.step((p) => {
+          p.handleMessage(instant(9), 'n2', data(1, msg(1)));
+        }, k);
+        a.boot();
+        if (k === 0) {
+          a.step((p) => {
+            p.handleMessage(instant(10), 'n2', data(1, msg(1)));
+          });
+        }
+        assert.deepEqual(
+          a.appended.map((e) => e.n),
+          [1, 2, 3, 4],
+          `${row}, crash after ${k} of ${total}: logged once each, in order`,
+        );
+        assert.deepEqual(
+          [...a.durable.keys()].filter((key) => key.startsWith('held/')),
+          [],
+          `${row}, crash after ${k}: nothing left held`,
+        );
+        assertPersistThenDeliver(a.outputs, `${row}, crash after ${k}`);
+      }
+    });
+  }
 });
 
 /**

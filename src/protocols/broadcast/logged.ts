@@ -397,7 +397,12 @@ export class LoggedFifoReliableBroadcast extends LoggedEagerReliableBroadcast {
 
   /** A crash may have cut a release short: deliver what the stored state makes deliverable. */
   protected override resume(): void {
-    for (const origin of this.held.keys()) this.release(origin);
+    for (const [origin, held] of this.held) {
+      // Every number between the delivered prefix and the watermark is held: from the least.
+      let least = Number.POSITIVE_INFINITY;
+      for (const n of held.keys()) least = Math.min(least, n);
+      if (least <= (this.seen.get(origin)?.watermark ?? 0)) this.release(origin, least);
+    }
   }
 
   protected override admit(m: LrbMsg): boolean {
@@ -414,15 +419,18 @@ export class LoggedFifoReliableBroadcast extends LoggedEagerReliableBroadcast {
       return;
     }
     this.commit(writes, { origin: m.o, n: m.n, payload: m.payload });
-    this.release(m.o);
+    this.release(m.o, m.n + 1);
   }
 
-  /** Delivers the held messages of `origin` up to its watermark, one batch each, in order. */
-  private release(origin: NodeId): void {
+  /**
+   * Delivers the held messages of `origin` from `from` up to its watermark, one batch each, in
+   * order (every number in between is held: the first missing one is above the watermark).
+   */
+  private release(origin: NodeId, from: number): void {
     const held = this.heldOf(origin);
     const w = this.seen.get(origin)?.watermark ?? 0;
-    for (const n of [...held.keys()].sort((a, b) => a - b)) {
-      if (n > w) break;
+    for (let n = from; n <= w; n++) {
+      assert(held.has(n), 'logged FIFO: every number up to the watermark is delivered or held');
       const payload = held.get(n);
       held.delete(n);
       this.commit([{ key: slotKey('held', origin, n), value: null }], { origin, n, payload });
