@@ -148,9 +148,55 @@ function gossipLabel(r: Record<string, unknown>, nodes: readonly NodeId[]): stri
   return `${kind} ${broadcastId(o, one.n)}`;
 }
 
+/** Readable names of the replicated stores' message kinds (src/protocols/kv/*.ts, field `k`). */
+const STORE_KINDS: Readonly<Record<string, string>> = {
+  rv: 'RequestVote',
+  vr: 'vote',
+  ae: 'AppendEntries',
+  ar: 'append-ack',
+  is: 'InstallSnapshot',
+  req: 'request',
+  rep: 'reply',
+  hb: 'heartbeat',
+  op: 'op',
+  snap: 'snapshot',
+  res: 'result',
+  state: 'state',
+  'abd-query': 'query',
+  'abd-value': 'value',
+  'abd-store': 'store',
+  'abd-stored': 'stored',
+  'abd-hello': 'hello',
+  'abd-sync': 'sync',
+};
+
+/**
+ * The label of a replicated store's message: its kind, the operation it carries (`incr(n)`),
+ * Raft's term and entry count, a view: `AppendEntries t2 +3`, `request incr(n)`, `vote yes t2`;
+ * undefined for anything else.
+ */
+function storeLabel(r: Record<string, unknown>): string | undefined {
+  const kind = typeof r.k === 'string' ? STORE_KINDS[r.k] : undefined;
+  if (kind === undefined) return undefined;
+  const parts = [r.pre === true ? `pre-${kind}` : kind];
+  if (typeof r.granted === 'boolean') parts.push(r.granted ? 'yes' : 'no');
+  if (r.k === 'rep' || r.k === 'ar' || r.k === 'res') {
+    if (r.ok === false) parts.push(r.k === 'rep' ? 'redirect' : 'refused');
+  }
+  const op = record(r.op);
+  if (op !== undefined && typeof op.f === 'string' && typeof op.key === 'string') {
+    parts.push(`${op.f}(${op.key})`);
+  }
+  if (typeof r.term === 'number') parts.push(`t${r.term}`);
+  if (Array.isArray(r.entries) && r.entries.length > 0) parts.push(`+${r.entries.length}`);
+  if (typeof r.v === 'number') parts.push(`v${r.v}`);
+  return parts.join(' ');
+}
+
 /**
  * A short label for a protocol message: a broadcast by its kind and id (`rb n1#3`, `ECHO n2#1`,
- * `batch ×4`; see broadcastLabel, gossipLabel); any other message by its `type`, then `#seq`,
+ * `batch ×4`; see broadcastLabel, gossipLabel), a store's message by its kind (storeLabel); any
+ * other message by its `type`, then `#seq`,
  * `≤cum` (+ the first selective-ack range) and an excerpt of the payload when present; anything else as a JSON
  * excerpt.
  */
@@ -160,11 +206,11 @@ export function messageLabel(msg: unknown, ctx: LabelContext = {}): string {
   if (r === undefined) return shortJson(msg, maxPayload + 6);
   const inner = record(r.payload);
   if (r.type === 'data' && inner !== undefined) {
-    const b = broadcastLabel(inner, ctx.from);
+    const b = broadcastLabel(inner, ctx.from) ?? storeLabel(inner);
     if (b !== undefined) return b;
   }
   if (r.type === undefined) {
-    const g = gossipLabel(r, ctx.nodes ?? []);
+    const g = gossipLabel(r, ctx.nodes ?? []) ?? storeLabel(r);
     if (g !== undefined) return g;
   }
   const parts: string[] = [typeof r.type === 'string' ? r.type : 'msg'];

@@ -34,6 +34,31 @@ test('model: labels and identities of protocol messages', () => {
   assert.equal(messageIdentity({ type: 'ack', cum: 1, sack: [] }), undefined);
 });
 
+test("model: the replicated stores' messages are labelled by kind, operation, term and view", () => {
+  const entry = { t: 2, c: { k: 'noop' } };
+  assert.equal(
+    messageLabel({ k: 'ae', term: 2, pi: 1, pt: 1, entries: [entry, entry], commit: 1, rid: 4 }),
+    'AppendEntries t2 +2',
+  );
+  assert.equal(messageLabel({ k: 'rv', term: 3, li: 1, lt: 1, pre: true }), 'pre-RequestVote t3');
+  assert.equal(messageLabel({ k: 'vr', term: 3, granted: false, pre: false }), 'vote no t3');
+  assert.equal(
+    messageLabel({ k: 'req', c: 'n2#1:A', s: 1, op: { f: 'incr', key: 'n', delta: 1 } }),
+    'request incr(n)',
+  );
+  assert.equal(
+    messageLabel({ k: 'rep', c: 'n2#1:A', s: 1, ok: false, leader: 'n1' }),
+    'reply redirect',
+  );
+  assert.equal(messageLabel({ k: 'hb', v: 1, sv: 1, s: 4 }), 'heartbeat v1');
+  // ABD rides on the perfect link: its message is the data frame's payload.
+  assert.equal(
+    messageLabel({ type: 'data', seq: 5, payload: { k: 'abd-query', e: 1, r: 2, key: 'x' } }),
+    'query',
+  );
+  assert.equal(messageLabel({ k: 'mystery' }), '{"k":"mystery"}');
+});
+
 test('svg: a crash, a drop, a duplicate, a corruption and a partition each show distinctly', () => {
   const { trace } = faultyRun();
   // The run really has every fault (otherwise this test would prove nothing).
