@@ -42,6 +42,7 @@ import {
   loggedEagerReliableBroadcast,
   loggedFifoReliableBroadcast,
 } from '../protocols/broadcast/logged.ts';
+import { loggedBrachaBroadcast } from '../protocols/broadcast/logged-bracha.ts';
 import { loggedDelivery, logView } from '../protocols/broadcast/logged-log.ts';
 import { loggedUniformBroadcast } from '../protocols/broadcast/logged-uniform.ts';
 import { colluder, equivocator } from '../protocols/broadcast/byzantine.ts';
@@ -605,6 +606,35 @@ ENTRIES.push(
     workload: broadcastWorkload,
     check: loggedBroadcastCheck(kind),
   })),
+  {
+    name: 'logged-bracha',
+    kind: 'broadcast',
+    description:
+      'logged Byzantine reliable broadcast (crash-recovery version of bracha): own and received votes stored before they count or go out, configured for f = ⌊(N−1)/3⌋; needs authenticated links',
+    tolerance: {
+      crashes: (n) => Math.floor((n - 1) / 3),
+      durable: true,
+      omission: true,
+      byzantine: (n, auth) => (auth ? Math.floor((n - 1) / 3) : 0),
+      needs: (n) => {
+        const f = Math.floor((n - 1) / 3);
+        return `${Math.floor((n + f) / 2) + 1} ECHOes (more than (N + f) / 2) and ${2 * f + 1} READYs`;
+      },
+      weakness: 'logged Bracha needs more than (N + f) / 2 processes up to echo',
+    },
+    stack: (spec) =>
+      loggedBrachaBroadcast({ f: Math.floor((spec.nodes - 1) / 3), allowUnsafeF: true }),
+    // The same adversaries and forgeries as the bracha row (its messages are Bracha's).
+    byzantineStack: (_spec, i) => (i === 0 ? equivocator({ votes: 'split' }) : colluder()),
+    tamper: (msg, _forged) => {
+      const link = msg as { payload?: unknown };
+      if (!isBrachaMsg(link.payload)) return msg;
+      const b = link.payload;
+      return { ...(msg as object), payload: { ...b, m: `forged for (${b.o}, ${b.n})` } };
+    },
+    workload: broadcastWorkload,
+    check: loggedBroadcastCheck('brb'),
+  },
 );
 
 /** Every protocol the registry knows, the replicated stores (kind `kv`) included. */
