@@ -5,7 +5,8 @@
  *   {
  *     "nodes": { "n1": { "host": "127.0.0.1", "port": 7001 }, "n2": { … } },
  *     "transport": "udp",                     // or "tcp"
- *     "stack": { "guarantee": "exactly-once", "effect": "counter" },
+ *     "stack": { "guarantee": "exactly-once", "effect": "counter" },   // the channel, or
+ *              { "protocol": "kv-raft" }  // any protocol of the matrix registry (registry-stack.ts)
  *     "auth": { "secretHex": "<64+ hex digits>" },        // optional: HMAC-SHA256 on every frame
  *     "dataDir": "./data",                    // relative to the config file; one subdir per node
  *     "synchronous": "FULL",                  // or "NORMAL" (see storage.ts for the trade-off)
@@ -16,7 +17,7 @@
  *                                             // + "packBytes": datagram size packing fills
  *                                             //   (default 16384 if every node is on loopback,
  *                                             //   else maxDatagramBytes; see udp.ts)
- *     "reliable": { "sendWindowMax": 256 }    // optional overrides of the link's options
+ *     "reliable": { "sendWindowMax": 256 }    // optional overrides of the channel's link options
  *   }
  *
  * Nodes on different machines: give each node's reachable address in `nodes` (the same file on
@@ -31,6 +32,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { protocolNames, registryStackProblem } from './registry-stack.ts';
 
 const NODE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -56,21 +58,99 @@ const reliableOverrides = z
   .partial()
   .strict();
 
+/** The point-to-point channel: a delivery guarantee and an application effect. */
+const channelStack = z
+  .object({
+    guarantee: z.enum(['at-most-once', 'at-least-once', 'exactly-once']).default('exactly-once'),
+    effect: z.enum(['none', 'counter', 'kv']).default('none'),
+  })
+  .strict();
+
+export type ChannelStackConfig = z.infer<typeof channelStack>;
+
+/** Any protocol of the matrix registry, by name (registry-stack.ts builds it). */
+const protocolStack = z
+  .object({
+    protocol: z.string(),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export type ProtocolStackConfig = z.infer<typeof protocolStack>;
+
+/** What a node runs: the channel (`{ guarantee, effect }`) or a registry protocol. */
+export type StackConfig = ChannelStackConfig | ProtocolStackConfig;
+
+export function isProtocolStack(s: StackConfig): s is ProtocolStackConfig {
+  return 'protocol' in s;
+}
+
+const DEFAULT_STACK: ChannelStackConfig = { guarantee: 'exactly-once', effect: 'none' };
+
+type StackParse =
+  | { readonly ok: true; readonly stack: StackConfig }
+  | { readonly ok: false; readonly issues: { message: string; path: PropertyKey[] }[] };
+
+/**
+ * The `stack` field: absent → the exactly-once channel; an object with `protocol` → a registry
+ * protocol (its name one of the registry's, its options only those the entry takes); else the
+ * channel form. Issues name the field under `stack`.
+ */
+function parseStack(v: unknown): StackParse {
+  if (v === undefined) return { ok: true, stack: DEFAULT_STACK };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    const message =
+      'must be an object: { "guarantee": …, "effect": … } (the channel) or ' +
+      `{ "protocol": "<name>" } (${protocolNames().join(', ')})`;
+    return { ok: false, issues: [{ path: [], message }] };
+  }
+  if ('protocol' in v) {
+    const r = protocolStack.safeParse(v);
+    if (!r.success) {
+      return {
+        ok: false,
+        issues: r.error.issues.map((i) => ({
+          path: i.path,
+          message:
+            i.code === 'unrecognized_keys'
+              ? `${i.message}: a registry protocol is { "protocol": …, "options": {…} } ` +
+                '(guarantee and effect belong to the channel form, without "protocol")'
+              : i.message,
+        })),
+      };
+    }
+    const problem = registryStackProblem(r.data.protocol, r.data.options);
+    if (problem !== undefined) {
+      return { ok: false, issues: [{ path: [problem.field], message: problem.message }] };
+    }
+    return { ok: true, stack: r.data };
+  }
+  const r = channelStack.safeParse(v);
+  if (r.success) return { ok: true, stack: r.data };
+  return {
+    ok: false,
+    issues: r.error.issues.map((i) => ({
+      path: i.path,
+      message:
+        i.code === 'unrecognized_keys'
+          ? `${i.message}: the channel form takes guarantee and effect; a registry protocol is { "protocol": "<name>" } (${protocolNames().join(', ')})`
+          : i.message,
+    })),
+  };
+}
+
 export const configSchema = z
   .object({
     nodes: z
       .record(z.string().regex(NODE_ID, 'node ids are 1–64 of A–Z a–z 0–9 _ . : -'), address)
       .refine((n) => Object.keys(n).length >= 1, 'needs at least one node'),
     transport: z.enum(['udp', 'tcp']).default('udp'),
-    stack: z
-      .object({
-        guarantee: z
-          .enum(['at-most-once', 'at-least-once', 'exactly-once'])
-          .default('exactly-once'),
-        effect: z.enum(['none', 'counter', 'kv']).default('none'),
-      })
-      .strict()
-      .default({ guarantee: 'exactly-once', effect: 'none' }),
+    stack: z.unknown().transform((v, ctx): StackConfig => {
+      const r = parseStack(v);
+      if (r.ok) return r.stack;
+      for (const i of r.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+      return z.NEVER;
+    }),
     auth: z
       .object({
         secretHex: z
@@ -125,6 +205,11 @@ export function parseConfig(json: unknown, baseDir = '.'): ClusterConfig {
   const r = configSchema.safeParse(json);
   if (!r.success) throw new ConfigError(describeIssues(r.error.issues));
   const cfg = r.data;
+  if (isProtocolStack(cfg.stack) && Object.keys(cfg.reliable).length > 0) {
+    throw new ConfigError(
+      `reliable: tunes the channel's link only; registry protocol ${cfg.stack.protocol} builds its links with the registry's settings (remove "reliable" or use the channel form)`,
+    );
+  }
   if (cfg.udp.packBytes !== undefined && cfg.udp.packBytes < cfg.udp.maxDatagramBytes) {
     throw new ConfigError(
       `udp.packBytes: must be at least udp.maxDatagramBytes (${cfg.udp.maxDatagramBytes}), got ${cfg.udp.packBytes}`,

@@ -1,8 +1,14 @@
 /**
  * One steadfast node as an OS process: the config's stack on the config's transport, durable
  * state in `<dataDir>/<id>/state.db`, driven by JSON Lines on stdin and reporting on stdout.
+ * Every stack takes the same path (`startNode`): the channel (`{ guarantee, effect }`) or any
+ * protocol of the matrix registry (`{ protocol }`, built by registry-stack.ts), one driver.
  *
- *   stdin  {"type":"send","to":"n2","payload":…[,"guarantee":…][,"key":…]}
+ *   stdin  {"type":"send","to":"n2","payload":…[,"guarantee":…][,"key":…]}    (the channel)
+ *          {"type":"broadcast","payload":…}   {"type":"kv","client":…,"serial":…,"op":…}
+ *              any line whose type is not one of the node's own (below) is the stack's command
+ *          {"type":"command","cmd":{…},"ref":…}  the same, answered {"type":"accepted","ref":…}
+ *              or {"type":"error","ref":…,…}: how a supervisor learns each command's fate
  *          {"type":"workload","to":"n2","count":100000[,"start":0][,"maxQueued":2000]
  *                              [,"padBytes":0][,"stamp":false][,"plain":false]}
  *              sends payloads {i[, ts][, pad]} (or the plain number i with "plain") for
@@ -10,10 +16,12 @@
  *              "stamp" adds ts, the send time (Unix-epoch ms), "padBytes" a byte-string pad
  *          {"type":"latency"}  reset the end-to-end latency samples (see stats)
  *          {"type":"stats"}   {"type":"stop"}
- *   stdout {"type":"ready","id":…,"incarnation":…}   {"type":"deliver",…}   {"type":"stats",…}
+ *   stdout {"type":"ready","id":…,"incarnation":…}   deliveries ({"type":"deliver",…},
+ *          {"type":"kv-result",…}: the stack's events)   {"type":"stats",…,"delivered":…}
  *          {"type":"error","code":…,"message":…}      {"type":"workload-done","sent":…}
  *
- * Link settings per transport (overridable under "reliable" in the config): up to 2,048
+ * The channel's link settings per transport (overridable under "reliable" in the config; a
+ * registry stack's links keep the registry's settings, see registry-stack.ts): up to 2,048
  * messages in flight per peer (a round trip holds a group commit at each end, so with a
  * millisecond fsync the window must cover two commits' worth of messages to keep a loopback link
  * busy; the measurements are in `linkOptions`), sequence numbers reserved 65,536 at a time, and
@@ -46,25 +54,23 @@ import { SteadfastError } from '../core/errors.ts';
 import type { FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
 import { payloadSize } from '../core/payload.ts';
-import {
-  channel,
-  type ChannelDeliver,
-  type ChannelSend,
-  type Guarantee,
-} from '../protocols/delivery/guarantees.ts';
+import type { NodeContext, StackSpec } from '../core/protocol.ts';
+import { channel, type ChannelSend, type Guarantee } from '../protocols/delivery/guarantees.ts';
 import type { ReliableMsg, ReliableOptions } from '../protocols/link/reliable.ts';
 import { nativeCrc32c } from '../platform/native-crc32c.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
-import { udpPackBytes, type ClusterConfig } from './config.ts';
+import { isProtocolStack, udpPackBytes, type ClusterConfig } from './config.ts';
 import { Driver } from './driver.ts';
 import { effectByName } from './effects.ts';
 import { AsyncStorage } from './async-storage.ts';
+import { registryStack } from './registry-stack.ts';
 import { Storage } from './storage.ts';
 import { TcpTransport } from './tcp.ts';
 import type { Address, Transport } from './transport.ts';
 import { UdpTransport } from './udp.ts';
 
-export type NodeDriver = Driver<ReliableMsg, ChannelSend, ChannelDeliver>;
+/** A node's driver: any stack (the channel's or a registry protocol's). */
+export type NodeDriver = Driver<unknown, unknown, unknown>;
 
 /** Bytes a frame adds around an application payload (envelope, ids, CRC, HMAC), generously. */
 export const ENVELOPE_BYTES = 160;
@@ -152,17 +158,68 @@ export function makeTransport(cfg: ClusterConfig, id: NodeId): Transport {
 
 export interface NodeHandle {
   readonly driver: NodeDriver;
-  /** Sends with the node's checks (payload size) — throws SteadfastError on misuse. */
+  /**
+   * Gives the stack a command (`{type:'send',…}` to the channel, `{type:'broadcast',…}` to a
+   * broadcast, `{type:'kv',…}` to a store) after the node's checks (plain data, size): throws
+   * SteadfastError on misuse and whatever the stack throws for a command it refuses.
+   */
+  command(cmd: unknown): void;
+  /** The channel's send: `command` of a `ChannelSend`. */
   send(cmd: ChannelSend): void;
   close(): Promise<void>;
 }
 
-/** Starts node `id` of `cfg` in this process. */
+/**
+ * Levels a registry stack's command may sit below the top of a frame (a store's operation inside
+ * its client request inside a log entry inside an append): the nesting check leaves that much
+ * room, so a command that passes it never makes an unencodable (fatal) message.
+ */
+const COMMAND_DEPTH = 8;
+
+/**
+ * The config's stack: the channel (its link tuned for the transport, built once the transport is
+ * bound) or a registry protocol, built by its registry entry (registry-stack.ts).
+ */
+function stackOf(
+  cfg: ClusterConfig,
+  transport: Transport,
+  ids: readonly NodeId[],
+): StackSpec<unknown, unknown, unknown> {
+  const s = cfg.stack;
+  if (isProtocolStack(s)) {
+    return registryStack({
+      protocol: s.protocol,
+      nodes: ids.length,
+      checksum: cfg.checksum,
+      auth: cfg.auth !== undefined,
+    });
+  }
+  const effect = effectByName(s.effect);
+  const guarantee: Guarantee = s.guarantee;
+  const base = channel({ guarantee });
+  // The transport must be bound before the window can be sized from its socket buffer, and the
+  // stack is built in Driver.start: build the stack lazily from a started transport.
+  let stackOptions: Partial<ReliableOptions> | undefined;
+  return {
+    name: guarantee,
+    isMessage: (v: unknown): v is ReliableMsg => base.isMessage(v),
+    create: (ctx: NodeContext) => {
+      stackOptions ??= linkOptions(cfg, transport, ids.length - 1);
+      return channel({
+        guarantee,
+        ...stackOptions,
+        ...(effect === undefined ? {} : { effect }),
+      }).create(ctx);
+    },
+  };
+}
+
+/** Starts node `id` of `cfg` in this process: the one node path of every stack. */
 export async function startNode(
   cfg: ClusterConfig,
   id: NodeId,
   hooks: {
-    onDeliver?: (d: ChannelDeliver) => void;
+    onDeliver?: (d: unknown) => void;
     onFatal?: (err: unknown) => void;
     seed?: number;
   } = {},
@@ -184,28 +241,10 @@ export async function startNode(
   const storage = cfg.commitThread
     ? await AsyncStorage.open(storageOpts)
     : new Storage(storageOpts);
-  // The transport must be bound before the window can be sized from its socket buffer, and the
-  // stack is built in Driver.start: build the stack lazily from a started transport.
-  const effect = effectByName(cfg.stack.effect);
-  let stackOptions: Partial<ReliableOptions> | undefined;
-  const guarantee: Guarantee = cfg.stack.guarantee;
-  const base = channel({ guarantee });
-  const stack = {
-    name: guarantee,
-    isMessage: (v: unknown): v is ReliableMsg => base.isMessage(v),
-    create: (ctx: Parameters<typeof base.create>[0]) => {
-      stackOptions ??= linkOptions(cfg, transport, ids.length - 1);
-      return channel({
-        guarantee,
-        ...stackOptions,
-        ...(effect === undefined ? {} : { effect }),
-      }).create(ctx);
-    },
-  };
   const driver: NodeDriver = new Driver({
     id,
     nodes: ids,
-    stack,
+    stack: stackOf(cfg, transport, ids),
     transport,
     storage,
     frame: frameOptions(cfg),
@@ -224,22 +263,32 @@ export async function startNode(
     throw e;
   }
   const payloadMax = transport.maxFrameBytes - ENVELOPE_BYTES;
-  return {
-    driver,
-    send(cmd: ChannelSend): void {
+  const tooLarge = (what: string, size: number) =>
+    new SteadfastError(
+      'frame-too-large',
+      `${what} of ${size} bytes: at most ${payloadMax} fit one ${cfg.transport} frame ` +
+        (cfg.transport === 'udp' ? '(raise udp.maxDatagramBytes on loopback/jumbo networks)' : ''),
+    );
+  const isChannel = !isProtocolStack(cfg.stack);
+  const command = (cmd: unknown): void => {
+    const payload = asRecord(cmd)?.payload;
+    if (isChannel && asRecord(cmd)?.type === 'send') {
       // Exact, without encoding it a third time; at depth 1, as a field of the link's message (a
       // payload that only fits alone would pass here and then fail to encode at commit: fatal).
-      const size = payloadSize(cmd.payload, 1);
-      if (size > payloadMax) {
-        throw new SteadfastError(
-          'frame-too-large',
-          `payload of ${size} bytes: at most ${payloadMax} fit one ${cfg.transport} frame ` +
-            (cfg.transport === 'udp'
-              ? '(raise udp.maxDatagramBytes on loopback/jumbo networks)'
-              : ''),
-        );
-      }
-      driver.command(cmd);
+      const size = payloadSize(payload, 1);
+      if (size > payloadMax) throw tooLarge('payload', size);
+    } else if (!isChannel) {
+      // A registry stack wraps the command in envelopes of its own (a lower bound on its frame).
+      const size = payloadSize(cmd, COMMAND_DEPTH);
+      if (size > payloadMax) throw tooLarge('command', size);
+    }
+    driver.command(cmd);
+  };
+  return {
+    driver,
+    command,
+    send: (cmd: ChannelSend) => {
+      command(cmd);
     },
     close: () => driver.close(),
   };
@@ -308,9 +357,11 @@ export async function runNodeProcess(
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (resolveExit = r));
   let latency = new LatencySample();
+  let delivered = 0;
   const node = await startNode(cfg, id, {
-    onDeliver: (d: ChannelDeliver) => {
-      const p = d.payload;
+    onDeliver: (d: unknown) => {
+      delivered++;
+      const p = asRecord(d)?.payload;
       if (typeof p === 'object' && p !== null) {
         const ts = (p as { ts?: unknown }).ts;
         if (typeof ts === 'number') latency.add(wallNow() - ts);
@@ -397,10 +448,16 @@ export async function runNodeProcess(
       });
       return;
     }
+    // A `command` line's reply carries its `ref`, so a supervisor can tell each command's fate.
+    const ref = cmd.type === 'command' ? cmd.ref : undefined;
     try {
       switch (cmd.type) {
-        case 'send':
-          node.send(cmd as unknown as ChannelSend);
+        case 'command':
+          if (asRecord(cmd.cmd) === undefined) {
+            throw new SteadfastError('bad-argument', 'command needs "cmd" (an object)');
+          }
+          node.command(cmd.cmd);
+          if (ref !== undefined) out({ type: 'accepted', ref });
           break;
         case 'workload': {
           const to = cmd.to;
@@ -426,7 +483,13 @@ export async function runNodeProcess(
           break;
         }
         case 'stats':
-          out({ type: 'stats', id, ...node.driver.stats(), latency: latency.summary() });
+          out({
+            type: 'stats',
+            id,
+            ...node.driver.stats(),
+            delivered,
+            latency: latency.summary(),
+          });
           break;
         case 'latency':
           latency = new LatencySample();
@@ -435,14 +498,16 @@ export async function runNodeProcess(
           void stop(0);
           break;
         default:
-          throw new SteadfastError(
-            'unknown-command',
-            `unknown command type ${JSON.stringify(cmd.type)}`,
-          );
+          // The stack's own commands (send, broadcast, kv, …): the stack judges them.
+          if (typeof cmd.type !== 'string') {
+            throw new SteadfastError('unknown-command', 'a command needs a "type" (string)');
+          }
+          node.command(cmd);
       }
     } catch (err) {
       out({
         type: 'error',
+        ...(ref === undefined ? {} : { ref }),
         code: err instanceof SteadfastError ? err.code : 'error',
         message: err instanceof Error ? err.message : String(err),
       });
