@@ -2,13 +2,13 @@
  * The delivered log of the logged (crash-recovery) broadcasts: its durable record, and how a
  * trace is read when delivery means appending to it.
  *
- * In the crash-recovery model (Cachin, Guerraoui and Rodrigues, 2nd ed., §3.6–3.7) a process
- * "log-delivers" m by adding m to a `delivered` variable it stores; the application reads the
- * stored log, so a crash can neither take a delivery back nor make one happen twice. Our logged
- * broadcasts keep that log in bounded form (per-origin watermark + window, logged.ts) and write,
- * in the SAME atomic batch as the mark, the entry the batch appends under the key `log` (one
- * entry per batch, overwritten by the next: durable state stays bounded, while the trace's
- * `persist` events keep every append). The `deliver` output that follows the batch is the
+ * In the crash-recovery model (Cachin, Guerraoui and Rodrigues, 2nd ed., ch. 3, the logged
+ * broadcasts) a process "log-delivers" m by adding m to a `delivered` variable it stores; the
+ * application reads the stored log, so a crash can neither take a delivery back nor make one
+ * happen twice. Our logged broadcasts keep that log in bounded form (per-origin watermark +
+ * window, logged.ts) and write, in the SAME atomic batch as the mark, the entry the batch appends
+ * under the key `log` (one entry per batch, overwritten by the next: durable state stays
+ * bounded, while the trace's `persist` events keep every append). The `deliver` output that follows the batch is the
  * notification of the append: a crash between the two loses the notification, never the
  * delivery, exactly as the reliable link's `applied` record stands for an exactly-once
  * application (ARCHITECTURE.md, "Exactly-once is about effects").

@@ -1,6 +1,7 @@
 /**
- * Logged majority-ack uniform reliable broadcast (Cachin, Guerraoui and Rodrigues, 2nd ed., §3.7,
- * Alg. 3.8), for crash-recovery with a majority of correct processes (N > 2f).
+ * Logged majority-ack uniform reliable broadcast (Cachin, Guerraoui and Rodrigues, 2nd ed., ch. 3,
+ * "Logged Majority-Ack Uniform Reliable Broadcast"), for crash-recovery with a majority of correct
+ * processes (N > 2f).
  *
  * A process that sees a message for the first time stores it as pending (with the mark in its
  * per-origin seen set) BEFORE relaying it to everyone, which is its acknowledgement to them; it

@@ -1,8 +1,8 @@
 /**
  * Logged (crash-recovery) broadcasts, as Cachin, Guerraoui and Rodrigues build them for processes
- * that crash and come back (2nd ed., §3.6 logged best-effort broadcast, Alg. 3.7; §3.7 logged
- * uniform reliable broadcast, Alg. 3.8, in logged-uniform.ts), and on the same ground logged
- * eager reliable, FIFO and causal broadcast.
+ * that crash and come back (2nd ed., ch. 3: "Logged Basic Broadcast" and, in logged-uniform.ts,
+ * "Logged Majority-Ack Uniform Reliable Broadcast"), and on the same ground logged eager
+ * reliable, FIFO and causal broadcast (and, in logged-bracha.ts, Bracha's double echo).
  *
  * Delivery is appending to a durable delivered log (logged-log.ts): each delivery is one atomic
  * batch that marks it in the per-origin delivered set (a watermark + bounded window, `SeqSet`,
@@ -18,7 +18,7 @@
  *   logged BEB     validity (a correct origin's broadcast reaches every correct process, also
  *                  when the origin crashed midway through its sends and came back), no
  *                  duplication, no creation; not agreement when an origin crashes for good.
- *   logged RB      eager RB (Alg. 3.3) made durable: + agreement among the processes that come
+ *   logged RB      eager RB (eager.ts) made durable: + agreement among the processes that come
  *                  back. A process relays a message the first time it stores it.
  *   logged FIFO    + each origin's messages in broadcast order; the delivered prefix of an origin
  *                  IS its delivered set's watermark, and held-back messages are stored.
@@ -265,7 +265,7 @@ export abstract class LoggedBroadcastBase extends OverReliableLink<
 export type LbebMsg = OriginMsg<'lbeb'>;
 
 /**
- * Logged best-effort broadcast (Alg. 3.7, with the sends stored): the origin stores its message
+ * Logged best-effort broadcast (Logged Basic Broadcast, with the sends stored): the origin stores its message
  * and sends it to everyone; a receiver stores and delivers what it had not stored. No relay.
  */
 export class LoggedBestEffortBroadcast extends LoggedBroadcastBase {
@@ -326,7 +326,7 @@ export class LoggedEagerReliableBroadcast extends LoggedBroadcastBase {
     this.onRb(from, payload, []);
   }
 
-  /** First receipt: store (and deliver what can be), then relay (Alg. 3.3's order). */
+  /** First receipt: store (and deliver what can be), then relay (eager RB's order). */
   private onRb(from: NodeId, m: LrbMsg, writes: DurableWrite[]): void {
     if (this.hasSeen(m.o, m.n)) return;
     const own = from === this.ctx.id;
