@@ -391,25 +391,32 @@ ENTRIES.push({
   check: broadcastCheck('brb'),
 });
 
-/** Fields of the stores' messages that carry data: what a lying replica rewrites. */
-const KV_DATA_FIELDS = new Set(['value', 'output', 'v', 'to', 'from']);
-
 /**
- * A lying replica of any store: every data field of what it sends (values written, values
- * answered, values replicated, at any depth) becomes the forged text.
+ * A lying replica of a store whose messages carry data in `fields`: every such field of what it
+ * sends (values written, answered, replicated, at any depth) becomes the forged text, and the
+ * rest (views, terms, sequence numbers) stays well-formed, so the lie is believed.
  */
-export function tamperKv(msg: unknown, forged: string): unknown {
-  const walk = (v: unknown, depth: number): unknown => {
-    if (depth > 8 || typeof v !== 'object' || v === null) return v;
-    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) {
-      out[k] = KV_DATA_FIELDS.has(k) && typeof x !== 'object' ? forged : walk(x, depth + 1);
-    }
-    return out;
+function tamperFields(fields: readonly string[]): (msg: unknown, forged: string) => unknown {
+  const data = new Set(fields);
+  return (msg, forged) => {
+    const walk = (v: unknown, depth: number): unknown => {
+      if (depth > 8 || typeof v !== 'object' || v === null) return v;
+      if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        out[k] = data.has(k) && typeof x !== 'object' ? forged : walk(x, depth + 1);
+      }
+      return out;
+    };
+    return walk(msg, 0);
   };
-  return walk(msg, 0);
 }
+
+/** A lying replica of Raft, ABD or the CRDT store (their data fields: value, output, v, to, from). */
+export const tamperKv = tamperFields(['value', 'output', 'v', 'to', 'from']);
+
+/** A lying primary-backup replica: its data fields are value, o (an output), to and from; v is a view. */
+const tamperPrimaryBackup = tamperFields(['value', 'o', 'to', 'from']);
 
 /**
  * Seeds per cell of a store's row in the default matrix: a store's run costs 5-20 times a
@@ -517,6 +524,7 @@ ENTRIES.push(
       'primary-backup fails over without a quorum: a backup that stops hearing the primary promotes itself, and two primaries accept writes (split-brain)',
     ),
     stack: () => kvPrimaryBackup(),
+    tamper: tamperPrimaryBackup,
   },
 );
 
@@ -529,7 +537,7 @@ ENTRIES.push(
 function loggedBroadcastCheck(kind: BroadcastKind) {
   const spec = broadcastCheck(kind);
   return (trace: readonly TraceEvent[], opts: CheckOptions): Verdict[] => {
-    const r = loggedDelivery(trace);
+    const r = loggedDelivery(trace, opts.byzantine);
     const notified: Verdict =
       r.fault === undefined
         ? { property: 'logged-delivery', kind: 'safety', holds: true, checked: r.checked }

@@ -136,9 +136,14 @@ function sameEntry(a: LogEntry, d: unknown): boolean {
  * Every `deliver` notification follows the durable append of its entry at that node, once, in
  * the same step: the output order persist-then-deliver, and no entry announced again after a
  * restart. An append whose notification a crash cut off is allowed (the delivery is in the log);
- * an append left unannounced by a step that ran to its end is not.
+ * an append left unannounced by a step that ran to its end is not. The `byzantine` nodes are not
+ * judged (what a Byzantine process announces is its own business, as for every checker).
  */
-export function loggedDelivery(trace: readonly TraceEvent[]): LoggedDeliveryResult {
+export function loggedDelivery(
+  trace: readonly TraceEvent[],
+  byzantine: readonly NodeId[] = [],
+): LoggedDeliveryResult {
+  const judged = (node: NodeId): boolean => !byzantine.includes(node);
   /** Per node: the append not yet announced, with its position. */
   const owed = new Map<NodeId, { entry: LogEntry; index: number }>();
   let checked = 0;
@@ -157,6 +162,8 @@ export function loggedDelivery(trace: readonly TraceEvent[]): LoggedDeliveryResu
   for (let i = 0; i < trace.length; i++) {
     const e = trace[i] as TraceEvent;
     let fault: LoggedDeliveryResult | undefined;
+    if ('node' in e && !judged(e.node)) continue;
+    if (e.type === 'receive' && !judged(e.to)) continue;
     switch (e.type) {
       case 'persist': {
         const entry = appendedEntry(e);

@@ -502,6 +502,7 @@ describe('logged broadcasts: the delivered log as the specification reads it', (
     assert.match(loggedDelivery([logged, notice, notice]).fault?.message ?? '', /twice/);
     const input = ev({ t: 3, type: 'timer', node: 'n2', name: 'x' });
     assert.match(loggedDelivery([logged, input]).fault?.message ?? '', /never announced/);
+    assert.equal(loggedDelivery([notice], ['n2']).fault, undefined, 'a liar is not judged');
   });
 
   test('durable keys parse back to what was formatted, ids with slashes included', () => {
