@@ -5,6 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { findProtocol } from '../src/matrix/registry.ts';
 import { materialize, runSpec, type FaultModel, type RunResult } from '../src/matrix/spec.ts';
 
 const SEEDS = 40;
@@ -55,4 +56,31 @@ test('kv-primary-backup splits its brain under a partition: acknowledged writes 
   );
   // With no failover (omission only), it is safe.
   for (const r of runs('kv-primary-backup', 'omission')) assert.ok(r.safe, `seed ${r.spec.seed}`);
+});
+
+test('a lying store replica rewrites data, never the protocol fields its peers check (its lie is believed)', () => {
+  const pb = findProtocol('kv-primary-backup').tamper;
+  const raft = findProtocol('kv-raft').tamper;
+  assert.ok(pb !== undefined && raft !== undefined);
+  // Primary-backup: v is a view and s a sequence number; o is an output, value a written value.
+  assert.deepEqual(
+    pb({ k: 'op', v: 2, s: 7, op: { f: 'put', key: 'x', value: 'a' }, ck: 'c', e: 1, r: 3 }, 'F'),
+    { k: 'op', v: 2, s: 7, op: { f: 'put', key: 'x', value: 'F' }, ck: 'c', e: 1, r: 3 },
+  );
+  assert.deepEqual(pb({ k: 'res', c: 'c', e: 1, r: 3, ok: true, o: 5 }, 'F'), {
+    k: 'res',
+    c: 'c',
+    e: 1,
+    r: 3,
+    ok: true,
+    o: 'F',
+  });
+  // Raft: terms and indices stay, an answer's output is forged.
+  assert.deepEqual(raft({ k: 'rep', c: 'c', s: 1, ok: true, output: 3 }, 'F'), {
+    k: 'rep',
+    c: 'c',
+    s: 1,
+    ok: true,
+    output: 'F',
+  });
 });
