@@ -168,7 +168,8 @@ export class LoggedBrachaBroadcast extends LoggedBroadcastBase {
     if (this.broadcasts + 1 > own + this.windowMax) {
       throw new SteadfastError(
         'buffer-full',
-        `bracha: broadcast ${this.broadcasts + 1} would run more than ${this.windowMax} ahead of delivery`,
+        `bracha: broadcast ${this.broadcasts + 1} would run more than ${this.windowMax} ` +
+          'ahead of delivery',
       );
     }
     const writes: DurableWrite[] = [];

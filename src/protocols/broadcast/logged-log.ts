@@ -8,10 +8,10 @@
  * happen twice. Our logged broadcasts keep that log in bounded form (per-origin watermark +
  * window, logged.ts) and write, in the SAME atomic batch as the mark, the entry the batch appends
  * under the key `log` (one entry per batch, overwritten by the next: durable state stays
- * bounded, while the trace's `persist` events keep every append). The `deliver` output that follows the batch is the
- * notification of the append: a crash between the two loses the notification, never the
- * delivery, exactly as the reliable link's `applied` record stands for an exactly-once
- * application (ARCHITECTURE.md, "Exactly-once is about effects").
+ * bounded, while the trace's `persist` events keep every append). The `deliver` output that
+ * follows the batch is the notification of the append: a crash between the two loses the
+ * notification, never the delivery, exactly as the reliable link's `applied` record stands for
+ * an exactly-once application (ARCHITECTURE.md, "Exactly-once is about effects").
  *
  * So the specification reads a logged broadcast's trace through `logView`:
  *   - each `persist` whose batch appends an entry IS that node's delivery, at that place;
@@ -34,7 +34,7 @@ import type { TraceEvent } from '../../core/trace.ts';
 /** Durable key of the entry a batch appends to the delivered log (overwritten by the next). */
 export const LOG_KEY = 'log';
 
-/** One delivered-log entry: what the node delivers, as `{ type: 'deliver', origin, n, payload }`. */
+/** One delivered-log entry: the delivery `{ type: 'deliver', origin, n, payload }` stands for. */
 export interface LogEntry {
   readonly origin: NodeId;
   readonly n: number;
@@ -154,7 +154,9 @@ export function loggedDelivery(
     return {
       checked,
       fault: {
-        message: `${node} appended (${o.entry.origin}, ${o.entry.n}) to its delivered log at #${o.index} but never announced it, though no crash cut that step short`,
+        message:
+          `${node} appended (${o.entry.origin}, ${o.entry.n}) to its delivered log at ` +
+          `#${o.index} but never announced it, though no crash cut that step short`,
         events: [at(o.index), at(index)],
       },
     };

@@ -170,10 +170,8 @@ export abstract class LoggedBroadcastBase extends OverReliableLink<
   protected override onStart(now: Instant): void {
     for (const m of this.owed) {
       this.resent++;
-      this.sendAll(
-        m,
-        this.others.filter((q) => q !== m.o),
-      );
+      const everyoneButOrigin = this.others.filter((q) => q !== m.o);
+      this.sendAll(m, everyoneButOrigin);
     }
     this.owed.length = 0;
     this.resume(now);
@@ -265,8 +263,9 @@ export abstract class LoggedBroadcastBase extends OverReliableLink<
 export type LbebMsg = OriginMsg<'lbeb'>;
 
 /**
- * Logged best-effort broadcast (Logged Basic Broadcast, with the sends stored): the origin stores its message
- * and sends it to everyone; a receiver stores and delivers what it had not stored. No relay.
+ * Logged best-effort broadcast (Logged Basic Broadcast, with the sends stored): the origin
+ * stores its message and sends it to everyone; a receiver stores and delivers what it had not
+ * stored. No relay.
  */
 export class LoggedBestEffortBroadcast extends LoggedBroadcastBase {
   protected isMine(v: unknown): v is LbebMsg {
