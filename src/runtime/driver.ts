@@ -49,9 +49,13 @@
  * caller gives one (tests). It is never used for keys.
  *
  * TRACE. Optional: TraceEvents of src/core/trace.ts, the shapes the simulator records, so the
- * checkers of src/check run on real runs. Sink 'storage' appends them to the SQLite trace table
- * in the same transaction as the batch: the durable trace is always a consistent prefix of what
- * happened, even under SIGKILL (a persist is in the trace iff it is on disk; nothing the trace
+ * checkers of src/check run on real runs. Each output is recorded as the protocol emits it, in
+ * its place among its step's persists, as the simulator records it (a checker that reads steps,
+ * such as the logged broadcasts' "each notification in the step of its append", needs that
+ * order: recording a turn's sends and deliveries at its end would move them past the next
+ * input's events). Sink 'storage' appends them to the SQLite trace table in the same
+ * transaction as the batch: the durable trace is always a consistent prefix of what happened,
+ * even under SIGKILL (a persist is in the trace iff it is on disk; nothing the trace
  * omits became visible to a peer). Sink 'jsonl' writes JSON Lines to a file after the commit
  * (exact for runs without kill -9). A runtime send's `id` is unique within this process's trace
  * only (frames carry no id); `steadfast cluster` renumbers ids when it merges traces.
@@ -169,6 +173,14 @@ export class Driver<M, C, D> {
   /** Driver metadata committed with the next batch (incarnation, clock). */
   private meta = new Map<string, string>();
   private events: TraceEvent[] = [];
+  /**
+   * The open turn's frames, one slot per queued output (a send's frame, else undefined): each
+   * send is encoded when it is queued, so its trace event, recorded in its place among the
+   * turn's outputs, carries its size.
+   */
+  private openFrames: (Uint8Array | undefined)[] = [];
+  /** A send of the open turn could not be encoded: a protocol bug, fatal when it is sealed. */
+  private encodeError: unknown;
   /** An end-of-turn `flush` is scheduled (setImmediate). */
   private flushScheduled = false;
   private readonly batchWritesMax: number;
@@ -230,12 +242,34 @@ export class Driver<M, C, D> {
     );
     const queue = (o: QueuedOutput<M, D>): void => {
       this.pipeline.output(o);
+      this.openFrames.push(undefined);
     };
     this.turnSink = {
-      send: queue,
+      send: (o) => {
+        this.pipeline.output(o);
+        let frame: Uint8Array | undefined;
+        try {
+          frame = this.encoder.encode(this.id, o.to, o.msg);
+        } catch (err) {
+          this.encodeError ??= err; // fatal when the turn is sealed (flush)
+        }
+        this.openFrames.push(frame);
+        this.record({
+          t: this.lastNow,
+          type: 'send',
+          id: this.nextSendId++,
+          from: this.id,
+          to: o.to,
+          msg: o.msg,
+          bytes: frame?.length ?? 0,
+        });
+      },
       setTimer: queue,
       cancelTimer: queue,
-      deliver: queue,
+      deliver: (o) => {
+        queue(o);
+        this.record({ t: this.lastNow, type: 'deliver', node: this.id, event: o.event });
+      },
       persist: (o) => {
         const t = this.lastNow;
         this.pipeline.persist(o, t);
@@ -410,6 +444,8 @@ export class Driver<M, C, D> {
   private halt(): void {
     this.life = 'stopped';
     this.pipeline.stop();
+    this.openFrames = [];
+    this.encodeError = undefined;
     this.proto = undefined;
     this.cancelHostTimer();
     this.hostTimer = undefined;
@@ -476,20 +512,21 @@ export class Driver<M, C, D> {
   }
 
   /**
-   * End of turn: the turn is sealed (its sends encoded, its outputs recorded in the trace) and
-   * handed to the pipeline, which carries out what may go out now and commits the batch
-   * (src/runtime/pipeline.ts). A message that cannot be encoded is a protocol bug: fatal.
+   * End of turn: the turn (its sends encoded and every output recorded in the trace as it was
+   * queued) is sealed and handed to the pipeline, which carries out what may go out now and
+   * commits the batch (src/runtime/pipeline.ts). A message that could not be encoded is a
+   * protocol bug: fatal.
    */
   private flush(): void {
     const { queue, firstPersist } = this.pipeline.takeTurn();
-    let frames: (Uint8Array | undefined)[];
-    try {
-      frames = this.encode(queue);
-    } catch (err) {
+    const frames = this.openFrames;
+    this.openFrames = [];
+    assert(frames.length === queue.length, 'driver: a frame slot for every output of the turn');
+    const err = this.encodeError;
+    if (err !== undefined) {
       this.fatal(err);
       return;
     }
-    this.recordOutputs(queue, frames);
     this.pipeline.seal({ queue, frames, firstPersist, from: 0 });
   }
 
@@ -527,39 +564,6 @@ export class Driver<M, C, D> {
       this.counters.commitMs += tookMs;
       if (tookMs > this.counters.commitMsMax) this.counters.commitMsMax = tookMs;
     });
-  }
-
-  /** The frame of every send in `queue`, by queue index; throws `SteadfastError('unencodable')`. */
-  private encode(queue: readonly QueuedOutput<M, D>[]): (Uint8Array | undefined)[] {
-    const frames: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(queue.length);
-    for (let i = 0; i < queue.length; i++) {
-      const o = queue[i];
-      if (o?.kind === 'send') frames[i] = this.encoder.encode(this.id, o.to, o.msg);
-    }
-    return frames;
-  }
-
-  private recordOutputs(
-    queue: readonly QueuedOutput<M, D>[],
-    frames: readonly (Uint8Array | undefined)[],
-  ): void {
-    if (this.traceSink.kind === 'none') return;
-    for (let i = 0; i < queue.length; i++) {
-      const o = queue[i];
-      if (o?.kind === 'send') {
-        this.record({
-          t: this.lastNow,
-          type: 'send',
-          id: this.nextSendId++,
-          from: this.id,
-          to: o.to,
-          msg: o.msg,
-          bytes: frames[i]?.length ?? 0,
-        });
-      } else if (o?.kind === 'deliver') {
-        this.record({ t: this.lastNow, type: 'deliver', node: this.id, event: o.event });
-      }
-    }
   }
 
   /** Hands the buffered trace events to a non-storage sink. */
