@@ -15,6 +15,7 @@ import {
 } from '../../src/core/protocol.ts';
 import { addMs, type Instant } from '../../src/core/time.ts';
 import { SteadfastError } from '../../src/core/errors.ts';
+import type { TraceEvent } from '../../src/core/trace.ts';
 import { Driver } from '../../src/runtime/driver.ts';
 import { Storage, type AppliedRow, type DriverStorage } from '../../src/runtime/storage.ts';
 import type { FrameHandler, Transport } from '../../src/runtime/transport.ts';
@@ -381,5 +382,38 @@ test('driver: an unencodable message is fatal, a typed error naming its kind (as
       driver.command({ op: 'script' });
     }, /not running/);
     await driver.close();
+  });
+});
+
+test('driver: the trace records each output in its place among its step, as the simulator does', async () => {
+  await inTempDir(async (dir) => {
+    const log = new Log();
+    const events: TraceEvent[] = [];
+    const driver = new Driver<string, Cmd, string>({
+      id: 'a',
+      nodes: ['a', 'b'],
+      stack: {
+        name: 'scripted',
+        create: () => new Scripted(),
+        isMessage: (v: unknown): v is string => typeof v === 'string',
+      },
+      transport: new RecordingTransport(log),
+      storage: new RecordingStorage(join(dir, 'a.db'), log),
+      seed: 1,
+      trace: { kind: 'memory', push: (e) => events.push(e) },
+    });
+    await driver.start();
+    // Two inputs in one turn: the first's sends and delivery come before the second command.
+    driver.command({ op: 'script' });
+    driver.command({ op: 'script' });
+    await turn();
+    await driver.close();
+    const steps = events
+      .filter((e) => e.type !== 'start' && e.type !== 'note')
+      .map((e) =>
+        e.type === 'send' ? `send ${String(e.msg)} ${e.bytes > 0 ? 'sized' : '0'}` : e.type,
+      );
+    const step = ['command', 'send A sized', 'persist', 'send B sized', 'deliver'];
+    assert.deepEqual(steps, [...step, ...step]);
   });
 });
