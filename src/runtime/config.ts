@@ -145,12 +145,16 @@ export const configSchema = z
       .record(z.string().regex(NODE_ID, 'node ids are 1–64 of A–Z a–z 0–9 _ . : -'), address)
       .refine((n) => Object.keys(n).length >= 1, 'needs at least one node'),
     transport: z.enum(['udp', 'tcp']).default('udp'),
-    stack: z.unknown().transform((v, ctx): StackConfig => {
-      const r = parseStack(v);
-      if (r.ok) return r.stack;
-      for (const i of r.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
-      return z.NEVER;
-    }),
+    stack: z
+      .unknown()
+      .optional()
+      .transform((v, ctx): StackConfig => {
+        const r = parseStack(v);
+        if (r.ok) return r.stack;
+        for (const i of r.issues)
+          ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+        return z.NEVER;
+      }),
     auth: z
       .object({
         secretHex: z

@@ -23,6 +23,7 @@ test('config: eager-rb, bracha and kv-raft parse; the channel form and its defau
     options: {},
   });
   assert.deepEqual(stackOf(undefined), { guarantee: 'exactly-once', effect: 'none' });
+  assert.deepEqual(parseConfig(base).stack, { guarantee: 'exactly-once', effect: 'none' });
   assert.deepEqual(stackOf({ guarantee: 'at-least-once', effect: 'counter' }), {
     guarantee: 'at-least-once',
     effect: 'counter',
