@@ -3,35 +3,60 @@
  * cluster of real processes with faults, checked like a simulation).
  *
  *   steadfast node --id n1 --config cluster.json [--no-deliveries]
- *   steadfast cluster [--nodes 5] [--transport udp|tcp] [--guarantee exactly-once]
- *                     [--messages 20] [--kills 1] [--pauses 1] [--dir DIR] [--keep]
+ *   steadfast cluster [--nodes 5] [--transport udp|tcp] [--guarantee exactly-once | --protocol P]
+ *                     [--messages 20] [--kills 1] [--pauses 1] [--fault-ms 2000]
+ *                     [--liveness-ms 3000] [--seed S] [--dir DIR] [--keep]
  *
- * Guarantees: bad flags end with commander's one-line error (exit 2, see main.ts); `node` exits
- * with the node's code; `cluster` prints the faults, the verdicts of the guarantee's contract
- * (src/check, the same checkers as the simulator's) on the merged trace of every process, writes
- * the trace as JSON Lines, and sets exit code 1 if a property is violated.
+ * `cluster` runs the channel with its all-pairs sends (default), or with `--protocol P` any
+ * protocol of the matrix registry: P's stack on every node, P's registry workload, P's registry
+ * specification. The seed draws the workload, the fault schedule and the nodes faults take (the
+ * real run's timing is the machine's); it is printed.
+ *
+ * Guarantees: bad flags end with commander's one-line error (exit 2, see main.ts; an unknown P
+ * lists the registry); `node` exits with the node's code; `cluster` prints the faults, the fate
+ * of every planned operation (planned, issued, refused because the node was down, in doubt
+ * after a crash, done, not done: src/runtime/accounting.ts), the verdicts of the specification
+ * (src/check or the registry's, the same checkers as the simulator's) on the merged trace of
+ * every process plus `accounted` (the supervisor's record agrees with the durable traces),
+ * writes the trace as JSON Lines, and sets exit code 1 if a property is violated.
  * Assumes: wired into main.ts with `registerRuntimeCommands(program, write, writeErr)`.
  */
 
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ensureOutputDir, intArg, nodesOption } from './args.ts';
 import { checkGuarantee, summarize } from '../check/guarantees.ts';
-import { formatVerdicts } from '../check/verdict.ts';
+import { fail, formatVerdicts, pass, type Verdict } from '../check/verdict.ts';
+import { nodeIds } from '../core/ids.ts';
+import { createRng } from '../core/rng.ts';
 import { toJsonLines } from '../core/trace.ts';
+import { findProtocol, protocols } from '../matrix/registry.ts';
 import type { Guarantee } from '../protocols/delivery/guarantees.ts';
-import { runCluster } from '../runtime/cluster.ts';
+import { formatAccounting, type Accounting } from '../runtime/accounting.ts';
+import {
+  channelPlan,
+  DEFAULT_QUIET_MS,
+  randomFaults,
+  runCluster,
+  type Settled,
+} from '../runtime/cluster.ts';
 import { runNodeMain } from '../runtime/node-run.ts';
+import { registryPlan } from '../runtime/registry-stack.ts';
 
 interface ClusterFlags {
   nodes: number;
   transport: 'udp' | 'tcp';
+  protocol?: string;
   guarantee: Guarantee;
   messages: number;
   kills: number;
   pauses: number;
+  faultMs: number;
+  livenessMs: number;
+  seed?: number;
   dir?: string;
   keep?: boolean;
 }
@@ -61,11 +86,20 @@ export function registerRuntimeCommands(
     .command('cluster')
     .description(
       'start a local cluster of real node processes, drive a workload with kill -9 and SIGSTOP ' +
-        'faults, and check the guarantee on the merged trace',
+        "faults, account for every planned operation and check the protocol's specification on " +
+        'the merged trace',
     )
     .addOption(nodesOption('cluster'))
     .addOption(
       new Option('--transport <kind>', 'network transport').choices(['udp', 'tcp']).default('udp'),
+    )
+    .addOption(
+      new Option(
+        '--protocol <name>',
+        'a registry protocol: its stack, workload and specification (default: the channel, see --guarantee)',
+      )
+        .choices(protocols().map((e) => e.name))
+        .conflicts('guarantee'),
     )
     .addOption(
       new Option('--guarantee <g>', 'delivery guarantee of every channel')
@@ -73,7 +107,10 @@ export function registerRuntimeCommands(
         .default('exactly-once'),
     )
     .addOption(
-      new Option('--messages <n>', 'messages each node sends to each other node')
+      new Option(
+        '--messages <n>',
+        'messages each node sends to each other node (the channel); with --protocol, messages per node as the matrix counts them',
+      )
         .default(20)
         .argParser(intArg('--messages', 1, 100_000)),
     )
@@ -87,19 +124,65 @@ export function registerRuntimeCommands(
         .default(1)
         .argParser(intArg('--pauses', 0, 100)),
     )
+    .addOption(
+      new Option('--fault-ms <ms>', 'the faults (and the workload) happen in the first <ms> ms')
+        .default(2000)
+        .argParser(intArg('--fault-ms', 100, 600_000)),
+    )
+    .addOption(
+      new Option(
+        '--liveness-ms <ms>',
+        "with --protocol: the run lasts at least fault + liveness ms (a store's final reads come 70% into it)",
+      )
+        .default(3000)
+        .argParser(intArg('--liveness-ms', 0, 600_000)),
+    )
+    .addOption(
+      new Option(
+        '--seed <n>',
+        'seed of the workload, the fault schedule and the choice of nodes (default: random, printed)',
+      ).argParser(intArg('--seed', 0, 2 ** 32 - 1)),
+    )
     .option('--dir <dir>', 'working directory (config, data, trace); default: a temporary one')
     .option('--keep', 'keep the temporary working directory')
     .action(async (opts: ClusterFlags) => {
       if (opts.dir !== undefined) ensureOutputDir('--dir', opts.dir);
       const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'steadfast-cluster-'));
+      const seed = opts.seed ?? randomInt(0, 2 ** 32 - 1);
+      const ids = nodeIds(opts.nodes);
+      const entry = opts.protocol === undefined ? undefined : findProtocol(opts.protocol);
+      const runMs = opts.faultMs + opts.livenessMs;
       try {
         const r = await runCluster({
           nodes: opts.nodes,
           transport: opts.transport,
-          guarantee: opts.guarantee,
-          messages: opts.messages,
-          kills: opts.kills,
-          pauses: opts.pauses,
+          stack:
+            entry === undefined
+              ? { guarantee: opts.guarantee, effect: 'counter' }
+              : { protocol: entry.name },
+          plan:
+            entry === undefined
+              ? channelPlan(ids, opts.messages, opts.faultMs)
+              : registryPlan(entry.name, ids, {
+                  messages: opts.messages,
+                  faultPhaseMs: opts.faultMs,
+                  runMs,
+                  seed,
+                }),
+          faults: randomFaults(createRng(seed).fork('faults'), {
+            kills: opts.kills,
+            pauses: opts.pauses,
+            withinMs: opts.faultMs,
+          }),
+          seed,
+          ...(entry === undefined
+            ? {}
+            : {
+                runMs,
+                // Every node is on loopback, whose MTU is 64 KiB: a registry stack's messages
+                // (a Raft append of a whole batch, a snapshot) are not sized for 1,200 bytes.
+                udpMaxDatagramBytes: 65_507,
+              }),
           dir,
           log: (line) => {
             write(`  ${line}\n`);
@@ -107,13 +190,22 @@ export function registerRuntimeCommands(
         });
         const tracePath = join(dir, 'trace.jsonl');
         writeFileSync(tracePath, toJsonLines(r.trace));
-        const verdicts = checkGuarantee(r.trace, opts.guarantee, { correct: 'up-at-end' });
+        const verdicts = [
+          ...(entry === undefined
+            ? checkGuarantee(r.trace, opts.guarantee, { correct: 'up-at-end' })
+            : entry.check(r.trace, { nodes: ids, correct: 'up-at-end', byzantine: [] })),
+          accountedVerdict(r.accounting),
+        ];
         const sum = summarize(verdicts);
+        const a = r.accounting;
         write(
-          `\n${opts.nodes} processes over ${opts.transport}, ${opts.guarantee}, ${r.sends} sends, ` +
-            `${(r.elapsedMs / 1000).toFixed(1)} s${r.settled ? '' : ' (did NOT settle in time)'}\n`,
+          `\n${opts.nodes} processes over ${opts.transport}, ` +
+            `${entry === undefined ? `${opts.guarantee} channel` : entry.name}, seed ${seed}, ` +
+            `${(r.elapsedMs / 1000).toFixed(1)} s${settledText(r.settled, a.notDone)}\n`,
         );
         write(`faults: ${r.faults.length === 0 ? 'none' : r.faults.join('; ')}\n`);
+        write(`operations: ${formatAccounting(a)}\n`);
+        if (a.notDoneOps.length > 0) write(`not done: ${a.notDoneOps.join('; ')}\n`);
         write(formatVerdicts(verdicts));
         const kept = opts.dir !== undefined || opts.keep === true;
         write(
@@ -127,4 +219,35 @@ export function registerRuntimeCommands(
         else write(`working directory kept: ${dir}\n`);
       }
     });
+}
+
+function settledText(settled: Settled, notDone: number): string {
+  if (settled === 'done') return '';
+  if (settled === 'quiet') {
+    return ` (stopped: no delivery for ${DEFAULT_QUIET_MS / 1000} s, ${notDone} operations not done)`;
+  }
+  return ' (did NOT settle in time)';
+}
+
+/**
+ * The accounting as a verdict: every planned operation has one fate (refused, rejected, in
+ * doubt, done, not done: asserted in accounting.ts), and the supervisor's record agrees with the
+ * nodes' durable traces (nothing a node accepted is missing unless it crashed after; nothing is
+ * in them that was not handed over). Not done operations are judged by the specification.
+ */
+function accountedVerdict(a: Accounting): Verdict {
+  if (a.untraced.length === 0 && a.unplanned.length === 0) {
+    return pass('accounted', 'safety', a.planned);
+  }
+  const parts = [
+    ...(a.untraced.length > 0
+      ? [
+          `accepted by a node that never crashed after, yet not in its durable trace: ${a.untraced.join('; ')}`,
+        ]
+      : []),
+    ...(a.unplanned.length > 0
+      ? [`accepted in a trace, never handed over: ${a.unplanned.join('; ')}`]
+      : []),
+  ];
+  return fail('accounted', 'safety', a.planned, parts.join('; '), []);
 }

@@ -33,7 +33,9 @@
  * option; `registryStack` builds the very StackSpec the simulator runs for that entry.
  */
 
+import type { NodeId } from '../core/ids.ts';
 import type { StackSpec } from '../core/protocol.ts';
+import { createRng } from '../core/rng.ts';
 import { protocols, type ProtocolEntry } from '../matrix/registry.ts';
 import type { RunSpec } from '../matrix/spec.ts';
 
@@ -110,4 +112,31 @@ export function registryStack(run: RealRun): StackSpec<unknown, unknown, unknown
     );
   }
   return entry.stack(realRunSpec(run));
+}
+
+/** The phases of a real run of a registry workload (ms after the workload begins). */
+export interface RealPhases {
+  /** Faults happen before this; the workload's commands in its first 60%. */
+  readonly faultPhaseMs: number;
+  /** The run ends here (a store's final reads come 70% into the liveness phase). */
+  readonly runMs: number;
+}
+
+/**
+ * The registry's own workload for `protocol` on nodes `ids`: `messages` per node (as the matrix
+ * counts them), in the fault phase's first 60% as in `materialize` (src/matrix/spec.ts), drawn
+ * from `seed`. Commands keep the registry's shapes, so the registry's `check` judges the run.
+ */
+export function registryPlan(
+  protocol: string,
+  ids: readonly NodeId[],
+  opts: RealPhases & { readonly messages: number; readonly seed: number },
+): { at: number; node: NodeId; cmd: unknown }[] {
+  const entry = registryEntry(protocol);
+  if (entry === undefined) throw new RangeError(`unknown protocol ${JSON.stringify(protocol)}`);
+  const rng = createRng(opts.seed).fork(`workload:${protocol}:${ids.length}`);
+  const phases = { faultPhaseMs: opts.faultPhaseMs, runMs: opts.runMs };
+  return entry
+    .workload(ids, opts.messages, Math.floor(opts.faultPhaseMs * 0.6), rng, phases)
+    .map((c) => ({ at: c.at, node: c.node, cmd: c.cmd }));
 }

@@ -61,7 +61,68 @@ test('steadfast cluster: 3 processes, exactly-once over UDP, kill -9 and SIGSTOP
   assert.match(r.out, /✓ reliable-delivery/);
   assert.match(r.out, /✓ no-duplication/);
   assert.match(r.out, /✓ no-creation/);
+  assert.match(r.out, /✓ accounted \(safety, 90 checked\)/);
+  // 15 messages × 6 ordered pairs, each with one fate.
+  const ops =
+    /operations: planned (\d+) · issued (\d+) · refused (\d+) \(node down\) · in doubt (\d+)(?: \(\d+ unanswered\))? · done (\d+) · not done (\d+)/.exec(
+      r.out,
+    );
+  assert.ok(ops !== null, r.out);
+  const [planned, issued, refused, inDoubt, done, notDone] = ops.slice(1).map(Number);
+  assert.equal(planned, 90);
+  assert.equal(planned, (issued ?? 0) + (refused ?? 0));
+  assert.equal(issued, (inDoubt ?? 0) + (done ?? 0) + (notDone ?? 0));
   assert.match(r.out, /verdict: safe, live/);
+});
+
+test('steadfast cluster --protocol bracha: the registry workload on 4 processes, its specification and the accounting', async () => {
+  const r = await run([
+    'cluster',
+    '--nodes',
+    '4',
+    '--protocol',
+    'bracha',
+    '--messages',
+    '3',
+    '--kills',
+    '0',
+    '--pauses',
+    '1',
+    '--fault-ms',
+    '1000',
+    '--liveness-ms',
+    '1000',
+    '--seed',
+    '4',
+  ]);
+  console.log(r.out);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /4 processes over udp, bracha, seed 4, /);
+  assert.match(r.out, /SIGSTOP n\d/);
+  assert.match(
+    r.out,
+    /operations: planned 12 · issued 12 · refused 0 \(node down\) · in doubt 0 · done 12 · not done 0/,
+  );
+  for (const p of [
+    'validity',
+    'no-duplication',
+    'no-creation',
+    'brb-consistency',
+    'brb-totality',
+    'accounted',
+  ]) {
+    assert.match(r.out, new RegExp(`✓ ${p} `));
+  }
+  assert.match(r.out, /verdict: safe, live/);
+});
+
+test('steadfast cluster --protocol: an unknown name lists the registry; it excludes --guarantee', async () => {
+  const bad = await run(['cluster', '--protocol', 'raft']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /'raft' is invalid\. Allowed choices are .*eager-rb.*bracha.*kv-raft/);
+  const both = await run(['cluster', '--protocol', 'kv-raft', '--guarantee', 'at-least-once']);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /'--protocol <name>' cannot be used with option '--guarantee <g>'/);
 });
 
 test('steadfast cluster: at-least-once over TCP', async () => {
