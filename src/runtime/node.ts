@@ -271,13 +271,19 @@ export async function startNode(
     );
   const isChannel = !isProtocolStack(cfg.stack);
   const command = (cmd: unknown): void => {
-    const payload = asRecord(cmd)?.payload;
-    if (isChannel && asRecord(cmd)?.type === 'send') {
+    const c = asRecord(cmd);
+    if (isChannel) {
+      if (c?.type !== 'send') {
+        throw new SteadfastError(
+          'unknown-command',
+          `unknown command type ${JSON.stringify(c?.type)}: the channel takes "send"`,
+        );
+      }
       // Exact, without encoding it a third time; at depth 1, as a field of the link's message (a
       // payload that only fits alone would pass here and then fail to encode at commit: fatal).
-      const size = payloadSize(payload, 1);
+      const size = payloadSize(c.payload, 1);
       if (size > payloadMax) throw tooLarge('payload', size);
-    } else if (!isChannel) {
+    } else {
       // A registry stack wraps the command in envelopes of its own (a lower bound on its frame).
       const size = payloadSize(cmd, COMMAND_DEPTH);
       if (size > payloadMax) throw tooLarge('command', size);

@@ -78,6 +78,9 @@ test('node: send says what is wrong with a payload before it is queued', async (
     assert.throws(() => {
       send(new Uint8Array(2000));
     }, /payload of 2003 bytes: at most 1040 fit one udp frame/);
+    assert.throws(() => {
+      node.command({ type: 'broadcast', payload: 1 });
+    }, /unknown command type "broadcast": the channel takes "send"/);
     const stats = node.driver.protocol?.stats();
     assert.equal(stats?.waiting, 0, 'only the valid send was queued');
     assert.equal(stats.inFlight, 1);
