@@ -3,6 +3,10 @@
  * after a crash at every output of a step (nothing announced twice, nothing stored lost, the
  * owed relays sent again), bounded state under many messages, and simulated runs under
  * crash-recover judged by the matrix's own specification (the delivered log, logged-log.ts).
+ *
+ * SIZE. Over 600 lines: one harness (a node driven through the step executor, crashed between
+ * any two outputs and restarted from its durable state) serves the tests of all six logged
+ * broadcasts, Bracha's included.
  */
 
 import { describe, test } from 'node:test';
