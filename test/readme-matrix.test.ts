@@ -138,6 +138,20 @@ test('README: the crash-stop broadcasts are not masking under crash-recover (not
   }
 });
 
+test("README: the logged broadcasts mask crash-recover, and elsewhere have their crash-stop rows' forms (logged-beb fail-safe under byzantine-noauth)", async () => {
+  const m = await defaultMatrix();
+  for (const p of ['beb', 'urb', 'eager-rb', 'fifo-rb', 'causal', 'bracha']) {
+    const logged = `logged-${p}`;
+    assert.equal(cell(m, logged, 'crash-recover').form, 'masking', logged);
+    for (const f of FAULT_MODELS) {
+      if (f === 'crash-recover' || (logged === 'logged-beb' && f === 'byzantine-noauth')) continue;
+      assert.equal(shown(cell(m, logged, f)), shown(cell(m, p, f)), `${logged} × ${f}`);
+    }
+  }
+  assert.equal(cell(m, 'logged-beb', 'byzantine-noauth').form, 'fail-safe');
+  assert.equal(cell(m, 'beb', 'byzantine-noauth').form, 'none');
+});
+
 test('README: no crash-tolerant broadcast survives a liar, even with HMAC; best-effort broadcast is not fooled', async () => {
   const m = await defaultMatrix();
   for (const p of ['eager-rb', 'urb', 'fifo-rb', 'causal', 'gossip-rb']) {
@@ -273,7 +287,7 @@ test('README: the "judged as" column names the properties each row is checked ag
     .split('\n')
     .filter((l) => /^\| `[a-z-]+` /.test(l))
     .map((l) => l.split('|').map((x) => x.trim()));
-  assert.equal(rows.length, 18);
+  assert.equal(rows.length, 24);
   for (const r of rows) {
     const name = (r[1] ?? '').replaceAll('`', '');
     const listed = [...(r[3] ?? '').matchAll(/`([a-z-]+)`/g)].map((x) => x[1]);

@@ -30,7 +30,7 @@ import { toJsonLines } from '../core/trace.ts';
 import { DEFAULT_CAP_SEEDS } from '../matrix/cap.ts';
 import { DEFAULT_MATRIX_SEEDS, runMatrix, simCommand, traceFile } from '../matrix/matrix.ts';
 import { runPool } from '../matrix/pool.ts';
-import { KV_MATRIX_SEEDS, protocols } from '../matrix/registry.ts';
+import { KV_MATRIX_SEEDS, LOGGED_MATRIX_SEEDS, protocols } from '../matrix/registry.ts';
 import { shrink } from '../matrix/shrink.ts';
 import {
   FAULT_DESCRIPTIONS,
@@ -262,7 +262,7 @@ export function registerSimCommands(program: Command, write: Write, writeErr: Wr
     .addOption(
       new Option(
         '--seeds <n>',
-        `seeds (runs) per cell (default ${DEFAULT_MATRIX_SEEDS}; each replicated store ${KV_MATRIX_SEEDS})`,
+        `seeds (runs) per cell (default ${DEFAULT_MATRIX_SEEDS}; ${KV_MATRIX_SEEDS} for a replicated store, ${LOGGED_MATRIX_SEEDS} for a logged broadcast)`,
       ).argParser(intArg('--seeds', 1, 100_000)),
     )
     .addOption(

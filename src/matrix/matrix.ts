@@ -28,13 +28,13 @@ import type { Task, TaskDetail, TaskResult } from './task.ts';
 
 /**
  * Seeds per cell of the default matrix (`npm start`): enough that every cell gets the form that
- * 2,000 seeds give (checked by bench/matrix-stability.ts) within a minute on 2 cores. A row may
- * ask for fewer (`ProtocolEntry.matrixSeeds`: the replicated stores, whose runs cost more).
+ * 2,000 seeds give (checked by bench/matrix-stability.ts) in about 70 s on 2 cores. A row may
+ * ask for fewer (`ProtocolEntry.matrixSeeds`: the stores and logged broadcasts, whose runs cost more).
  */
-export const DEFAULT_MATRIX_SEEDS = 150;
+export const DEFAULT_MATRIX_SEEDS = 100;
 
 /**
- * "150 seeds per cell (1..150)", or with rows of other counts "150 seeds per cell (1..150; 40
+ * "100 seeds per cell (1..100)", or with rows of other counts "100 seeds per cell (1..100; 40
  * for kv-raft, kv-abd)".
  */
 export function describeSeeds(m: MatrixResult): string {
