@@ -26,10 +26,10 @@ import { kvHistory } from '../check/kv.ts';
 import { sessionGuarantees } from '../check/session.ts';
 import { nodeIds, type NodeId } from '../core/ids.ts';
 import { createRng } from '../core/rng.ts';
-import type { KvCommand, KvOp } from '../protocols/kv/types.ts';
+import type { KvCommand } from '../protocols/kv/types.ts';
 import type { ScheduledCommand } from '../sim/simulator.ts';
 import { FINAL_SERIAL_BASE } from '../check/kv.ts';
-import { REGISTER_KEY, SECOND_REGISTER_KEY } from './kv-workload.ts';
+import { REGISTER_KEY, registerOp, SECOND_REGISTER_KEY } from './kv-workload.ts';
 import { materialize, runSpec, type RunResult, type RunSpec } from './spec.ts';
 
 /** The stores of the CAP table, one design each (ABD asked only what it is built for). */
@@ -74,14 +74,6 @@ export interface CapTable {
   readonly partition: { readonly startMs: number; readonly endMs: number };
   readonly minority: readonly NodeId[];
   readonly rows: readonly CapRow[];
-}
-
-function registerOp(rng: ReturnType<typeof createRng>, node: NodeId, k: number): KvOp {
-  const key = rng.next() < 0.5 ? REGISTER_KEY : SECOND_REGISTER_KEY;
-  const r = rng.next();
-  if (r < 0.5) return { f: 'put', key, value: `${node}#${k}` };
-  if (r < 0.6) return { f: 'delete', key };
-  return { f: 'get', key };
 }
 
 /** The run of `protocol` for the CAP table (see the module header). Pure. */

@@ -38,7 +38,8 @@ function mixedOp(rng: Rng, node: NodeId, k: number): KvOp {
   return { f: 'get', key: REGISTER_KEY };
 }
 
-function registerOp(rng: Rng, node: NodeId, k: number): KvOp {
+/** A read (40%), write (50%) or delete (10%) of `x` or `y`; written values unique per (node, k). */
+export function registerOp(rng: Rng, node: NodeId, k: number): KvOp {
   const key = rng.next() < 0.5 ? REGISTER_KEY : SECOND_REGISTER_KEY;
   const r = rng.next();
   if (r < 0.5) return { f: 'put', key, value: `${node}#${k}` };

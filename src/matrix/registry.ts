@@ -281,6 +281,10 @@ const minority = (n: number): number => Math.floor((n - 1) / 2);
 const RB_WEAKNESS =
   'eager RB is not uniform: a node that delivers and crashes before its relays leave may be the only one that delivered';
 
+/** What uniform reliable broadcast needs to deliver. */
+const majorityRelays = (n: number): string =>
+  `a majority (${Math.floor(n / 2) + 1} of ${n}) to relay`;
+
 const entries: [string, string, () => AnyStack, BroadcastKind, Tolerance][] = [
   [
     'beb',
@@ -307,7 +311,7 @@ const entries: [string, string, () => AnyStack, BroadcastKind, Tolerance][] = [
     crashStopBroadcast(
       minority,
       'uniform RB delivers only once a majority has relayed',
-      (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) to relay`,
+      majorityRelays,
     ),
   ],
   [
@@ -577,7 +581,7 @@ const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] =
       crashStopBroadcast(
         minority,
         'logged uniform RB delivers only once a majority has relayed',
-        (n) => `a majority (${Math.floor(n / 2) + 1} of ${n}) to relay`,
+        majorityRelays,
       ),
     ),
   ],
