@@ -12,6 +12,7 @@
  * `{ type: 'deliver', origin, n, payload }` where `n` is the origin's broadcast number (1, 2, …).
  */
 
+import { SteadfastError } from '../../core/errors.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { NodeContext, StackSpec } from '../../core/protocol.ts';
 import { SeqSet } from '../../core/seqset.ts';
@@ -21,6 +22,23 @@ import { isReliableMsg, type ReliableMsg, type ReliableOptions } from '../link/r
 export interface BroadcastCommand {
   readonly type: 'broadcast';
   readonly payload: unknown;
+}
+
+/**
+ * Refuses a command that is not `{ type: 'broadcast', payload }` (local misuse, e.g. a store's
+ * command sent to a broadcast node) with SteadfastError('unknown-command'), before any output.
+ */
+export function requireBroadcastCommand(
+  who: string,
+  cmd: unknown,
+): asserts cmd is BroadcastCommand {
+  if (!isObject(cmd) || cmd.type !== 'broadcast' || !('payload' in cmd)) {
+    const got = JSON.stringify(cmd) as string | undefined;
+    throw new SteadfastError(
+      'unknown-command',
+      `${who}: expected { type: "broadcast", payload }, got ${(got ?? String(cmd)).slice(0, 80)}`,
+    );
+  }
 }
 
 export interface BroadcastDeliver {

@@ -19,6 +19,7 @@ import {
   OverPerfectLinks,
   type BroadcastCommand,
   type BroadcastDeliver,
+  requireBroadcastCommand,
 } from './base.ts';
 
 interface BebMsg {
@@ -39,6 +40,7 @@ export class BestEffortBroadcast extends OverPerfectLinks<BroadcastCommand, Broa
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('beb', cmd);
     const n = ++this.broadcasts;
     const msg: BebMsg = { k: 'beb', n, payload: cmd.payload };
     this.sendToOthers(msg);

@@ -64,6 +64,7 @@ import {
   OverPerfectLinks,
   type BroadcastCommand,
   type BroadcastDeliver,
+  requireBroadcastCommand,
 } from './base.ts';
 
 export type BrachaKind = 'send' | 'echo' | 'ready';
@@ -229,6 +230,7 @@ export class BrachaBroadcast extends OverPerfectLinks<BroadcastCommand, Broadcas
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('bracha', cmd);
     if (payloadKey(cmd.payload) === undefined) {
       throw new SteadfastError('bad-argument', 'bracha: the payload must be plain data');
     }

@@ -36,6 +36,7 @@ import {
   type BroadcastCommand,
   type BroadcastDeliver,
   type OriginMsg,
+  requireBroadcastCommand,
 } from './base.ts';
 
 export type RbMsg = OriginMsg<'rb'>;
@@ -63,6 +64,7 @@ export class EagerReliableBroadcast extends OverPerfectLinks<BroadcastCommand, B
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('eager-rb', cmd);
     const n = ++this.broadcasts;
     this.onRb(this.ctx.id, { k: 'rb', o: this.ctx.id, n, payload: this.wrap(cmd.payload) });
   }

@@ -32,7 +32,13 @@ import { SteadfastError, assert } from '../../core/errors.ts';
 import type { NodeId } from '../../core/ids.ts';
 import type { DurableWrite, NodeContext } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
-import { broadcastStack, isObject, type BroadcastCommand, type OriginMsg } from './base.ts';
+import {
+  broadcastStack,
+  isObject,
+  type BroadcastCommand,
+  type OriginMsg,
+  requireBroadcastCommand,
+} from './base.ts';
 import {
   brachaMsg,
   isBrachaMsg,
@@ -161,6 +167,7 @@ export class LoggedBrachaBroadcast extends LoggedBroadcastBase {
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('logged-bracha', cmd);
     if (payloadKey(cmd.payload) === undefined) {
       throw new SteadfastError('bad-argument', 'bracha: the payload must be plain data');
     }

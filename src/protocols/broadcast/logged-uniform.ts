@@ -28,7 +28,13 @@
 import type { NodeId } from '../../core/ids.ts';
 import type { DurableWrite, NodeContext } from '../../core/protocol.ts';
 import type { Instant } from '../../core/time.ts';
-import { broadcastStack, isOriginMsg, type BroadcastCommand, type OriginMsg } from './base.ts';
+import {
+  broadcastStack,
+  isOriginMsg,
+  type BroadcastCommand,
+  type OriginMsg,
+  requireBroadcastCommand,
+} from './base.ts';
 import { LoggedBroadcastBase, slotKey, type LoggedKey, type LoggedOptions } from './logged.ts';
 
 /** A uniform broadcast message; `r`: a restarted process asks for an acknowledgement again. */
@@ -69,6 +75,7 @@ export class LoggedUniformBroadcast extends LoggedBroadcastBase {
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('logged-urb', cmd);
     const writes: DurableWrite[] = [];
     const n = this.nextNumber(writes);
     this.onUrb(this.ctx.id, { k: 'lurb', o: this.ctx.id, n, payload: cmd.payload }, writes);

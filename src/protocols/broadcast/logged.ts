@@ -65,6 +65,7 @@ import {
   type BroadcastCommand,
   type BroadcastDeliver,
   type OriginMsg,
+  requireBroadcastCommand,
 } from './base.ts';
 import { LOG_KEY, type LogEntry } from './logged-log.ts';
 
@@ -273,6 +274,7 @@ export class LoggedBestEffortBroadcast extends LoggedBroadcastBase {
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('logged-beb', cmd);
     const writes: DurableWrite[] = [];
     const n = this.nextNumber(writes);
     const m: LbebMsg = { k: 'lbeb', o: this.ctx.id, n, payload: cmd.payload };
@@ -308,6 +310,7 @@ export class LoggedEagerReliableBroadcast extends LoggedBroadcastBase {
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('logged-eager-rb', cmd);
     const writes: DurableWrite[] = [];
     const n = this.nextNumber(writes);
     this.onRb(

@@ -24,6 +24,7 @@ import {
   type BroadcastCommand,
   type BroadcastDeliver,
   type OriginMsg,
+  requireBroadcastCommand,
 } from './base.ts';
 import type { RbOptions } from './eager.ts';
 
@@ -54,6 +55,7 @@ export class MajorityAckUniformBroadcast extends OverPerfectLinks<
   }
 
   protected onCommand(_now: Instant, cmd: BroadcastCommand): void {
+    requireBroadcastCommand('urb', cmd);
     const n = ++this.broadcasts;
     this.onUrb(this.ctx.id, { k: 'urb', o: this.ctx.id, n, payload: cmd.payload });
   }
