@@ -4,13 +4,20 @@
  *
  *   steadfast node --id n1 --config cluster.json [--no-deliveries]
  *   steadfast cluster [--nodes 5] [--transport udp|tcp] [--guarantee exactly-once | --protocol P]
- *                     [--messages 20] [--kills 1] [--pauses 1] [--fault-ms 2000]
+ *                     [--messages 20] [--kills 1] [--pauses 1 | --faults MODEL] [--fault-ms 2000]
  *                     [--liveness-ms 3000] [--seed S] [--dir DIR] [--keep]
  *
  * `cluster` runs the channel with its all-pairs sends (default), or with `--protocol P` any
  * protocol of the matrix registry: P's stack on every node, P's registry workload, P's registry
  * specification. The seed draws the workload, the fault schedule and the nodes faults take (the
  * real run's timing is the machine's); it is printed.
+ * `--faults MODEL` injects one of the matrix's fault models for real instead of `--kills/--pauses`,
+ * from a schedule drawn from the seed and printed (cluster.ts `faultSchedule`): crash (kill -9 a
+ * minority, no restart), crash-recover (kill -9 and restart), pause (SIGSTOP/SIGCONT), omission
+ * and partition (nftables rules on the nodes' own loopback addresses, nft.ts; UDP only, root).
+ * The faults are healed, a liveness phase of `--liveness-ms` follows, and the cell's form is
+ * printed (masking / fail-safe / non-masking / none, src/check/classify.ts) with the first
+ * violation.
  *
  * Guarantees: bad flags end with commander's one-line error (exit 2, see main.ts; an unknown P
  * lists the registry); `node` exits with the node's code; `cluster` prints the faults, the fate
@@ -18,7 +25,8 @@
  * after a crash, done, not done: src/runtime/accounting.ts), the verdicts of the specification
  * (src/check or the registry's, the same checkers as the simulator's) on the merged trace of
  * every process plus `accounted` (the supervisor's record agrees with the durable traces),
- * writes the trace as JSON Lines, and sets exit code 1 if a property is violated.
+ * writes the trace as JSON Lines, and sets exit code 1 if a property is violated; a network fault
+ * model where nftables cannot be used (not root, nft missing) or over TCP is exit 2, saying why.
  * Assumes: wired into main.ts with `registerRuntimeCommands(program, write, writeErr)`.
  */
 
@@ -28,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ensureOutputDir, intArg, nodesOption } from './args.ts';
+import { FORM_MEANING, formOf } from '../check/classify.ts';
 import { checkGuarantee, summarize } from '../check/guarantees.ts';
 import { fail, formatVerdicts, pass, type Verdict } from '../check/verdict.ts';
 import { nodeIds } from '../core/ids.ts';
@@ -39,10 +48,16 @@ import { formatAccounting, type Accounting } from '../runtime/accounting.ts';
 import {
   channelPlan,
   DEFAULT_QUIET_MS,
+  describeFault,
+  FAULT_MODELS,
+  faultSchedule,
+  needsNetworkFaults,
   randomFaults,
   runCluster,
+  type FaultModel,
   type Settled,
 } from '../runtime/cluster.ts';
+import { nftUnavailable } from '../runtime/nft.ts';
 import { runNodeMain } from '../runtime/node-run.ts';
 import { registryPlan } from '../runtime/registry-stack.ts';
 
@@ -54,6 +69,7 @@ interface ClusterFlags {
   messages: number;
   kills: number;
   pauses: number;
+  faults?: FaultModel;
   faultMs: number;
   livenessMs: number;
   seed?: number;
@@ -125,6 +141,14 @@ export function registerRuntimeCommands(
         .argParser(intArg('--pauses', 0, 100)),
     )
     .addOption(
+      new Option(
+        '--faults <model>',
+        'a matrix fault model injected for real (instead of --kills/--pauses), its schedule drawn from --seed and printed; omission and partition use nftables (root, UDP)',
+      )
+        .choices([...FAULT_MODELS])
+        .conflicts(['kills', 'pauses']),
+    )
+    .addOption(
       new Option('--fault-ms <ms>', 'the faults (and the workload) happen in the first <ms> ms')
         .default(2000)
         .argParser(intArg('--fault-ms', 100, 600_000)),
@@ -152,6 +176,35 @@ export function registerRuntimeCommands(
       const ids = nodeIds(opts.nodes);
       const entry = opts.protocol === undefined ? undefined : findProtocol(opts.protocol);
       const runMs = opts.faultMs + opts.livenessMs;
+      const faults =
+        opts.faults === undefined
+          ? randomFaults(createRng(seed).fork('faults'), {
+              kills: opts.kills,
+              pauses: opts.pauses,
+              withinMs: opts.faultMs,
+            })
+          : faultSchedule(opts.faults, createRng(seed).fork('faults'), {
+              ids,
+              withinMs: opts.faultMs,
+            });
+      if (needsNetworkFaults(faults)) {
+        const why =
+          opts.transport !== 'udp'
+            ? 'it needs --transport udp (a TCP client socket is not bound to its node address)'
+            : nftUnavailable();
+        if (why !== undefined) {
+          writeErr(`error: --faults ${opts.faults ?? ''} cannot be injected here: ${why}\n`);
+          process.exitCode = 2;
+          return;
+        }
+      }
+      if (opts.faults !== undefined) {
+        write(
+          `fault schedule (--faults ${opts.faults}, seed ${seed}): ` +
+            `${faults.map(describeFault).join('; ')}\n`,
+        );
+      }
+      const withLiveness = entry !== undefined || opts.faults !== undefined;
       try {
         const r = await runCluster({
           nodes: opts.nodes,
@@ -169,16 +222,12 @@ export function registerRuntimeCommands(
                   runMs,
                   seed,
                 }),
-          faults: randomFaults(createRng(seed).fork('faults'), {
-            kills: opts.kills,
-            pauses: opts.pauses,
-            withinMs: opts.faultMs,
-          }),
+          faults,
           seed,
+          ...(withLiveness ? { runMs } : {}),
           ...(entry === undefined
             ? {}
             : {
-                runMs,
                 // Every node is on loopback, whose MTU is 64 KiB: a registry stack's messages
                 // (a Raft append of a whole batch, a snapshot) are not sized for 1,200 bytes.
                 udpMaxDatagramBytes: 65_507,
@@ -212,6 +261,20 @@ export function registerRuntimeCommands(
           `verdict: ${sum.safe ? 'safe' : 'NOT SAFE'}, ${sum.live ? 'live' : 'NOT LIVE'}` +
             ` (${r.trace.length} trace events${kept ? `, written to ${tracePath}` : ''})\n`,
         );
+        if (opts.faults !== undefined) {
+          const form = formOf(sum.safe, sum.live);
+          const first =
+            verdicts.find((v) => !v.holds && v.kind === 'safety') ?? verdicts.find((v) => !v.holds);
+          write(
+            `form under ${opts.faults}: ${form} (${FORM_MEANING[form]})` +
+              (first === undefined
+                ? ''
+                : `; first violation: ${first.property} (${first.kind}): ${first.violation?.message ?? ''}`) +
+              `\nrepeat the schedule: steadfast cluster --faults ${opts.faults} --seed ${seed}` +
+              ` --nodes ${opts.nodes}${entry === undefined ? ` --guarantee ${opts.guarantee}` : ` --protocol ${entry.name}`}` +
+              ` --messages ${opts.messages} --fault-ms ${opts.faultMs} --liveness-ms ${opts.livenessMs}\n`,
+          );
+        }
         if (!sum.safe || !sum.live) process.exitCode = 1;
       } finally {
         if (opts.dir === undefined && opts.keep !== true)

@@ -13,9 +13,15 @@
  * while its node is down is REFUSED, never dropped (and recorded in the supervisor's trace as a
  * command with `accepted: false`, as the simulator records one); one handed to a node that dies
  * before answering, or after accepting it and before it is done, is IN DOUBT.
- * Faults: a schedule of kills (restart after `downMs`) and pauses, each taking a node that is up
- * and under no other fault (`pick` chooses among them, by their stats; default: at random from
- * `seed`); `randomFaults` draws one. The supervisor records them in the trace (`crash`,
+ * Faults: a schedule of kills (restart after `downMs`), crashes (kill -9, never restarted) and
+ * pauses, each taking its named `node` or else a node that is up and under no other fault (`pick`
+ * chooses among them, by their stats; default: at random from `seed`); `randomFaults` draws one,
+ * `faultSchedule` one of a matrix fault model (`crash`, `crash-recover`, `pause`, `omission`,
+ * `partition`) with its nodes named. Network faults (omission, partition) are kernel rules
+ * (nft.ts): each node then has its own loopback address (n1 127.0.0.2, n2 127.0.0.3, …) and the
+ * rules, in a table of the run's own, drop packets between those addresses only; the table is
+ * removed when the fault ends (healed) and, whatever happens, before `runCluster` returns or throws
+ * (and on SIGINT/SIGTERM, which then end the process). The supervisor records them in the trace (`crash`,
  * `recover`, `note`) on the nodes' clock (Unix-epoch ms, performance.timeOrigin-based). A node
  * counts as down from its kill until its restarted process is ready.
  * Settling: once the plan is issued, the faults are over and `runMs` has passed, the run ends
@@ -36,6 +42,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { NodeId } from '../core/ids.ts';
+import { assert, SteadfastError } from '../core/errors.ts';
 import { createRng, type Rng } from '../core/rng.ts';
 import type { TraceEvent } from '../core/trace.ts';
 import { makeDirs } from '../platform/dirs.ts';
@@ -43,6 +50,7 @@ import { accountOps, deliveryCompletion, completionKey, type Accounting } from '
 import type { ChannelStackConfig } from './config.ts';
 import { mergeTraces, parseTraceLines } from './merge.ts';
 import { freeTcpPort, freeUdpPort } from './ports.ts';
+import { NftFaults, nftUnavailable, omissionRule, partitionRules } from './nft.ts';
 import { NodeProcess } from './process.ts';
 import { Storage } from './storage.ts';
 import type { OpRecord } from './accounting.ts';
@@ -55,8 +63,47 @@ export interface PlannedCommand {
 }
 
 export type ClusterFault =
-  | { readonly kind: 'kill'; readonly atMs: number; readonly downMs: number }
-  | { readonly kind: 'pause'; readonly atMs: number; readonly pauseMs: number };
+  | {
+      readonly kind: 'kill';
+      readonly atMs: number;
+      readonly downMs: number;
+      readonly node?: NodeId;
+    }
+  | { readonly kind: 'crash'; readonly atMs: number; readonly node?: NodeId }
+  | {
+      readonly kind: 'pause';
+      readonly atMs: number;
+      readonly pauseMs: number;
+      readonly node?: NodeId;
+    }
+  | {
+      readonly kind: 'omission';
+      readonly atMs: number;
+      readonly durationMs: number;
+      /** Percentage of the UDP datagrams between any two nodes the kernel drops. */
+      readonly percent: number;
+    }
+  | {
+      readonly kind: 'partition';
+      readonly atMs: number;
+      readonly durationMs: number;
+      readonly groups: readonly [readonly NodeId[], readonly NodeId[]];
+    };
+
+/** The matrix's fault models `steadfast cluster --faults` injects for real. */
+export const FAULT_MODELS = ['crash', 'crash-recover', 'pause', 'omission', 'partition'] as const;
+export type FaultModel = (typeof FAULT_MODELS)[number];
+
+/** Whether a schedule needs kernel rules (nft.ts) and a loopback address per node. */
+export function needsNetworkFaults(faults: readonly ClusterFault[]): boolean {
+  return faults.some((f) => f.kind === 'omission' || f.kind === 'partition');
+}
+
+/** The loopback address of node number `i` (1-based) when nodes need their own: 127.0.0.(i+1). */
+export function nodeHost(i: number): string {
+  if (!Number.isInteger(i) || i < 1 || i > 250) throw new RangeError(`no host for node ${i}`);
+  return `127.0.0.${i + 1}`;
+}
 
 /** A node a fault may take: up, under no other fault; its stats if `pick` asked for them. */
 export interface NodeCandidate {
@@ -140,6 +187,103 @@ export function channelPlan(
   return sends.map((s, k) => ({ at: Math.floor(k / step) * 10, ...s }));
 }
 
+/** One fault as a line of the printed schedule: `412 ms: kill -9 n2, restart after 300 ms`. */
+export function describeFault(f: ClusterFault): string {
+  const who = (n: NodeId | undefined) => n ?? 'a random node';
+  switch (f.kind) {
+    case 'kill':
+      return `${f.atMs} ms: kill -9 ${who(f.node)}, restart after ${f.downMs} ms`;
+    case 'crash':
+      return `${f.atMs} ms: kill -9 ${who(f.node)}, no restart`;
+    case 'pause':
+      return `${f.atMs} ms: SIGSTOP ${who(f.node)} for ${f.pauseMs} ms`;
+    case 'omission':
+      return `${f.atMs} ms: drop ${f.percent}% of UDP between nodes for ${f.durationMs} ms`;
+    case 'partition':
+      return `${f.atMs} ms: partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}} for ${f.durationMs} ms`;
+    default: {
+      const never: never = f;
+      throw new RangeError(`unknown fault ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * A schedule of the fault model `model` within the first `withinMs` ms, drawn from `rng` alone
+ * (so a seed repeats it; print it with `describeFault`), nodes named:
+ *   crash          kill -9 a minority (⌊(n−1)/2⌋ distinct nodes, at least one), never restarted
+ *   crash-recover  two kill -9s, each restarted after 200–800 ms, one at a time
+ *   pause          two SIGSTOPs of 200–1000 ms (then SIGCONT), one at a time
+ *   omission       20–40% of the nodes' UDP datagrams dropped by the kernel for most of the phase
+ *   partition      a minority group cut off from the rest for a third to two thirds of the phase
+ */
+export function faultSchedule(
+  model: FaultModel,
+  rng: Rng,
+  opts: { readonly ids: readonly NodeId[]; readonly withinMs: number },
+): ClusterFault[] {
+  const { ids } = opts;
+  const within = Math.max(100, Math.floor(opts.withinMs));
+  assert(ids.length >= 2, 'a fault schedule needs at least two nodes');
+  const pickNode = () => ids[rng.int(ids.length)] ?? 'n1';
+  const shuffled = (): NodeId[] => {
+    const a = [...ids];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [a[i], a[j]] = [a[j] ?? '', a[i] ?? ''];
+    }
+    return a;
+  };
+  switch (model) {
+    case 'crash': {
+      const minority = Math.max(1, Math.floor((ids.length - 1) / 2));
+      return shuffled()
+        .slice(0, minority)
+        .map((node) => ({ kind: 'crash', atMs: rng.int(Math.floor(within / 2)), node }));
+    }
+    case 'crash-recover':
+    case 'pause': {
+      // Two windows, one fault in each, so at most one node is down or paused at a time.
+      const slot = Math.floor(within / 2);
+      return [0, 1].map((k) => {
+        const lengthMs =
+          model === 'pause'
+            ? rng.intBetween(200, Math.max(200, Math.min(1000, slot - 50)))
+            : rng.intBetween(200, Math.max(200, Math.min(800, slot - 50)));
+        const atMs = k * slot + rng.int(Math.max(1, slot - lengthMs));
+        return model === 'pause'
+          ? { kind: 'pause', atMs, pauseMs: lengthMs, node: pickNode() }
+          : { kind: 'kill', atMs, downMs: lengthMs, node: pickNode() };
+      });
+    }
+    case 'omission': {
+      const atMs = rng.int(Math.floor(within / 4));
+      return [
+        { kind: 'omission', atMs, durationMs: within - atMs, percent: rng.intBetween(20, 40) },
+      ];
+    }
+    case 'partition': {
+      const order = shuffled();
+      const minority = rng.intBetween(1, Math.max(1, Math.floor(ids.length / 2)));
+      const durationMs = rng.intBetween(Math.floor(within / 3), Math.floor((2 * within) / 3));
+      const atMs = rng.int(Math.max(1, within - durationMs));
+      const sort = (a: NodeId[]) => a.sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
+      return [
+        {
+          kind: 'partition',
+          atMs,
+          durationMs,
+          groups: [sort(order.slice(0, minority)), sort(order.slice(minority))],
+        },
+      ];
+    }
+    default: {
+      const never: never = model;
+      throw new RangeError(`unknown fault model ${String(never)}`);
+    }
+  }
+}
+
 /** `kills` kills (down 100–600 ms) and `pauses` pauses (200–1000 ms) at moments in [0, withinMs). */
 export function randomFaults(
   rng: Rng,
@@ -163,13 +307,29 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     if (!ids.includes(c.node))
       throw new RangeError(`plan: no node ${c.node} among ${ids.join(', ')}`);
   }
+  const network = needsNetworkFaults(opts.faults);
+  if (network) {
+    if (opts.transport !== 'udp') {
+      throw new SteadfastError(
+        'bad-argument',
+        'omission and partition faults need --transport udp (a TCP client socket is not bound to its node address)',
+      );
+    }
+    const why = nftUnavailable();
+    if (why !== undefined) {
+      throw new SteadfastError('bad-argument', `cannot inject network faults: ${why}`);
+    }
+  }
   makeDirs(opts.dir); // not mkdirSync(recursive): it spins forever on /proc/… (platform/dirs.ts)
   const nodes: Record<string, { host: string; port: number }> = {};
-  for (const id of ids)
+  for (const [i, id] of ids.entries()) {
+    const host = network ? nodeHost(i + 1) : '127.0.0.1';
     nodes[id] = {
-      host: '127.0.0.1',
-      port: opts.transport === 'udp' ? await freeUdpPort() : await freeTcpPort(),
+      host,
+      port: opts.transport === 'udp' ? await freeUdpPort(host) : await freeTcpPort(host),
     };
+  }
+  const hostOf = (id: NodeId): string => nodes[id]?.host ?? '127.0.0.1';
   const configPath = join(opts.dir, 'cluster.json');
   writeFileSync(
     configPath,
@@ -229,6 +389,24 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   };
   const started = Date.now();
   const rng = createRng(opts.seed ?? 1).fork('cluster');
+  const table = network ? new NftFaults() : undefined;
+  /** The network faults now in force, by fault index: their rules. */
+  const netRules = new Map<number, readonly string[]>();
+  const applyNet = (): void => {
+    table?.install([...netRules.values()].flat());
+  };
+  // On SIGINT/SIGTERM the finally below never runs: remove the rules and the nodes, then exit.
+  const onSignal = (sig: NodeJS.Signals) => {
+    table?.delete();
+    for (const p of procs.values()) {
+      if (p.pid !== undefined && p.running) process.kill(p.pid, 'SIGKILL');
+    }
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  if (table !== undefined) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   try {
     await Promise.all([...procs.values()].map((p) => p.start()));
     log(
@@ -263,12 +441,13 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
 
     // The faults, each on a node that is up and under no other fault.
     const underFault = new Set<NodeId>();
-    const take = async (what: string): Promise<NodeId | undefined> => {
+    const take = async (what: string, node?: NodeId): Promise<NodeId | undefined> => {
       const deadline = Date.now() + PICK_WAIT_MS;
       while (Date.now() < deadline) {
         const free = ids.filter((id) => !underFault.has(id) && !down.has(id) && proc(id).running);
         let id: NodeId | undefined;
-        if (opts.pick === undefined) id = free[rng.int(Math.max(1, free.length))];
+        if (node !== undefined) id = node;
+        else if (opts.pick === undefined) id = free[rng.int(Math.max(1, free.length))];
         else if (free.length > 0) {
           const stats = await Promise.all(free.map((f) => proc(f).stats(1000)));
           id = opts.pick(free.map((f, i) => ({ id: f, stats: stats[i] })));
@@ -282,10 +461,43 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       faults.push(`${what} skipped: no node to take within ${PICK_WAIT_MS} ms`);
       return undefined;
     };
-    const faultRuns = opts.faults.map(async (f) => {
+    const faultRuns = opts.faults.map(async (f, index) => {
       await sleep(t0 + f.atMs - now());
+      if (f.kind === 'omission' || f.kind === 'partition') {
+        const what =
+          f.kind === 'omission'
+            ? `drop ${f.percent}% of UDP between nodes`
+            : `partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}}`;
+        netRules.set(
+          index,
+          f.kind === 'omission'
+            ? [omissionRule(ids.map(hostOf), f.percent)]
+            : partitionRules(f.groups[0].map(hostOf), f.groups[1].map(hostOf)),
+        );
+        applyNet();
+        supervisor.push({ t: now(), type: 'note', text: `${what} (nftables)` });
+        log(`${what} (nftables table inet ${table?.name ?? '?'})`);
+        await sleep(f.durationMs);
+        netRules.delete(index);
+        applyNet();
+        supervisor.push({ t: now(), type: 'note', text: `healed: ${what}` });
+        faults.push(`${what} for ${f.durationMs} ms, then healed`);
+        log(`healed: ${what}`);
+        return;
+      }
+      if (f.kind === 'crash') {
+        const id = await take('kill -9 (no restart)', f.node);
+        if (id === undefined) return;
+        down.add(id); // for good: it stays under this fault
+        await proc(id).kill9();
+        lastKill.set(id, now());
+        supervisor.push({ t: now(), type: 'crash', node: id, lostOutputs: 0 });
+        faults.push(`kill -9 ${id}, not restarted`);
+        log(`kill -9 ${id} (no restart)`);
+        return;
+      }
       if (f.kind === 'kill') {
-        const id = await take('kill -9');
+        const id = await take('kill -9', f.node);
         if (id === undefined) return;
         const p = proc(id);
         down.add(id);
@@ -301,7 +513,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
         log(`${id} restarted`);
         underFault.delete(id);
       } else {
-        const id = await take('SIGSTOP');
+        const id = await take('SIGSTOP', f.node);
         if (id === undefined) return;
         const p = proc(id);
         p.pause();
@@ -316,6 +528,12 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     });
     await workload;
     await Promise.all(faultRuns);
+    if (table !== undefined) {
+      netRules.clear();
+      table.delete();
+      faults.push(`the kernel dropped ${table.dropped()} packets`);
+      log(`nftables table inet ${table.name} removed; ${table.dropped()} packets were dropped`);
+    }
     await sleep(t0 + (opts.runMs ?? 0) - now());
     supervisor.push({ t: now(), type: 'note', text: 'workload and faults end: settling' });
     log(`${ops.filter((o) => o.handed === 'written').length} commands handed over; settling`);
@@ -377,6 +595,11 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       accounting: accountOps(ops, trace),
     };
   } finally {
+    table?.delete();
+    if (table !== undefined) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     await Promise.all([...procs.values()].map((p) => p.stop(2000)));
   }
 }

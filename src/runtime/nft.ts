@@ -1,0 +1,128 @@
+/**
+ * Kernel network faults for a local cluster (`steadfast cluster --faults omission|partition`):
+ * one nftables table of our own, `table inet steadfast_<pid>`, whose rules drop the packets of
+ * the cluster's nodes only. Each node has its own loopback address (127.0.0.2, 127.0.0.3, …: on
+ * Linux all of 127.0.0.0/8 is local without configuration), so a rule matches a node pair by
+ * `ip saddr` / `ip daddr`; no other traffic of the machine is touched.
+ *
+ *   omission   `ip saddr {nodes} ip daddr {nodes} meta l4proto udp numgen random mod 100 < P drop`
+ *   partition  `ip saddr {A} ip daddr {B} drop` and the reverse (heal: the rules are flushed)
+ *
+ * Guarantees: `nftUnavailable()` says why the kernel cannot be asked (not Linux, not root, `nft`
+ * missing, the kernel refuses a table), so the CLI fails with that reason and tests skip with it;
+ * `NftFaults.delete()` removes the table, whatever rules it holds (call it in `finally`; it is
+ * idempotent and never throws). Rules are on the input hook: on loopback every packet crosses it
+ * once, at its addressee.
+ * Assumes: Linux, root, nftables; the nodes' addresses are IPv4 and bound by the nodes themselves
+ * (UDP: a datagram's source is its socket's bound address).
+ */
+
+import { execFileSync, spawnSync } from 'node:child_process';
+
+let cached: string | undefined | null = null;
+
+/** Why kernel network faults cannot be injected here, or undefined if they can. */
+export function nftUnavailable(): string | undefined {
+  if (cached !== null) return cached;
+  cached = probe();
+  return cached;
+}
+
+function probe(): string | undefined {
+  if (process.platform !== 'linux') return `needs Linux (nftables), this is ${process.platform}`;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    return 'needs root to install nftables rules';
+  }
+  if (spawnSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' }).status !== 0) {
+    return "the 'nft' command (nftables) is not installed";
+  }
+  const t = new NftFaults(`steadfast_probe_${process.pid}`);
+  try {
+    t.install([]);
+  } catch (e) {
+    return `nftables refuses a table: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)}`;
+  } finally {
+    t.delete();
+  }
+  return undefined;
+}
+
+function nft(script: string): void {
+  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+const set = (hosts: readonly string[]): string => `{ ${hosts.join(', ')} }`;
+
+/** A rule dropping `percent`% of the UDP datagrams between any two of `hosts`. */
+export function omissionRule(hosts: readonly string[], percent: number): string {
+  if (!Number.isInteger(percent) || percent < 1 || percent > 100) {
+    throw new RangeError(`omission percent must be an integer in 1..100, got ${percent}`);
+  }
+  return `ip saddr ${set(hosts)} ip daddr ${set(hosts)} meta l4proto udp numgen random mod 100 < ${percent} counter drop`;
+}
+
+/** Two rules dropping every packet between group `a` and group `b`, both ways. */
+export function partitionRules(a: readonly string[], b: readonly string[]): string[] {
+  if (a.length === 0 || b.length === 0) throw new RangeError('a partition needs two groups');
+  return [
+    `ip saddr ${set(a)} ip daddr ${set(b)} counter drop`,
+    `ip saddr ${set(b)} ip daddr ${set(a)} counter drop`,
+  ];
+}
+
+export class NftFaults {
+  private created = false;
+  /** Drops counted by rules since replaced or removed (a replacement resets the counters). */
+  private droppedBefore = 0;
+
+  /** `name`: the table's name (default `steadfast_<pid>`); letters, digits and `_` only. */
+  constructor(readonly name = `steadfast_${process.pid}`) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RangeError(`bad table name ${name}`);
+  }
+
+  /** Replaces the table's rules with `rules` (none: every packet passes: healed). */
+  install(rules: readonly string[]): void {
+    this.droppedBefore += this.counted();
+    this.created = true;
+    nft(
+      `table inet ${this.name}\n` +
+        `delete table inet ${this.name}\n` +
+        `table inet ${this.name} {\n` +
+        `  chain input {\n` +
+        `    type filter hook input priority 0; policy accept;\n` +
+        rules.map((r) => `    ${r}\n`).join('') +
+        `  }\n` +
+        `}\n`,
+    );
+  }
+
+  /** Packets dropped so far by the table's rules, over every install, removal included. */
+  dropped(): number {
+    return this.droppedBefore + this.counted();
+  }
+
+  private counted(): number {
+    if (!this.created) return 0;
+    const r = spawnSync('nft', ['list', 'table', 'inet', this.name], { encoding: 'utf8' });
+    if (r.status !== 0) return 0;
+    let n = 0;
+    for (const m of r.stdout.matchAll(/counter packets (\d+)/g)) n += Number(m[1]);
+    return n;
+  }
+
+  /** Removes the table (idempotent, never throws). */
+  delete(): void {
+    if (!this.created) return;
+    this.droppedBefore += this.counted();
+    this.created = false;
+    spawnSync('nft', ['delete', 'table', 'inet', this.name], { stdio: 'ignore' });
+  }
+}
+
+/** The names of the nftables tables of family inet now installed (for tests: no leftovers). */
+export function inetTables(): string[] {
+  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  return r.status !== 0
+    ? []
+    : [...r.stdout.matchAll(/^table inet (\S+)/gm)].map((m) => m[1] ?? '').filter(Boolean);
+}
