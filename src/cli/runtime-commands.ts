@@ -271,7 +271,7 @@ export function registerRuntimeCommands(
                 ? ''
                 : `; first violation: ${first.property} (${first.kind}): ${first.violation?.message ?? ''}`) +
               `\nrepeat the schedule: steadfast cluster --faults ${opts.faults} --seed ${seed}` +
-              ` --nodes ${opts.nodes}${entry === undefined ? ` --guarantee ${opts.guarantee}` : ` --protocol ${entry.name}`}` +
+              ` --nodes ${opts.nodes}${opts.transport === 'tcp' ? ' --transport tcp' : ''}${entry === undefined ? ` --guarantee ${opts.guarantee}` : ` --protocol ${entry.name}`}` +
               ` --messages ${opts.messages} --fault-ms ${opts.faultMs} --liveness-ms ${opts.livenessMs}\n`,
           );
         }
