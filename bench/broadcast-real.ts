@@ -19,8 +19,13 @@
  * SIMULATED ms.
  *
  * WORKLOAD (both). K broadcasts (default 200), broadcast i issued by node i mod N at
- * i × --interval ms (default 10), then a tail of --tail ms (default 2000; gossip's anti-entropy
- * runs every 1000 ms). Messages = frames sent by all nodes from the first command to the end of
+ * i × --interval ms (default 7), then a tail of --tail ms (default 2000; gossip's anti-entropy
+ * runs every 1000 ms). Why 7 and not a round 10: gossip flushes a destination's batch 50 ms
+ * (batchMs) after its first item, and with 10 ms × N = 5 a node's next broadcast falls exactly
+ * on its own flush (the simulator breaks that tie one way, the real timers either way by a
+ * fraction of a ms): at --interval 10 real gossip sent 1.2–1.4 messages per broadcast against
+ * the simulator's 0.9, at 9 or 11 both sent the same (0.9 | 0.9 and 1.8 | 1.7, 100 broadcasts,
+ * N = 5). An interval that 50 ms is not a multiple of keeps the comparison off that knife edge. Messages = frames sent by all nodes from the first command to the end of
  * the tail (real: the drivers' `framesSent`, sampled before the first command and at the end;
  * sim: its sends) / K. The real nodes' UDP packing puts a turn's frames to one peer in one
  * datagram: datagrams per broadcast are printed too. Latency: for each broadcast and each node,
@@ -52,6 +57,15 @@ import { intFlag, median } from './args.ts';
 const PROTOCOLS = ['eager-rb', 'gossip-rb'] as const;
 type Protocol = (typeof PROTOCOLS)[number];
 
+/**
+ * Protocol counters shown per broadcast, real next to sim (summed over the nodes, over the same
+ * window): where the two runs' messages go. The eager stack's are its perfect links' counters.
+ */
+const COUNTERS: Readonly<Record<Protocol, readonly string[]>> = {
+  'eager-rb': ['relays', 'sent', 'retransmissions', 'fastRetransmissions', 'duplicatesDropped'],
+  'gossip-rb': ['batches', 'batchItems', 'digests', 'pulls', 'repairs', 'duplicates'],
+};
+
 /** One-way delay of every simulated link (whole ms). */
 const SIM_DELAY_MS = 1;
 
@@ -77,12 +91,30 @@ interface RunFigures {
   readonly missing: number;
   readonly duplicates: number;
   readonly wallMs: number;
+  /** The protocols' counters (COUNTERS), summed over the nodes, over the window. */
+  readonly counters: Readonly<Record<string, number>>;
 }
 
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
     setTimeout(r, ms);
   });
+
+/** `a − b` for the keys of `keys` (absent counts as 0). */
+function delta(
+  keys: readonly string[],
+  a: Readonly<Record<string, number>>,
+  b: Readonly<Record<string, number>> = {},
+): Record<string, number> {
+  return Object.fromEntries(keys.map((k) => [k, (a[k] ?? 0) - (b[k] ?? 0)]));
+}
+
+/** Per-node stats summed. */
+function sumStats(all: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const st of all) for (const [k, v] of Object.entries(st)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
 
 /** Who issues broadcast i and when (ms after the first). */
 function schedule(ids: readonly NodeId[], s: Settings): { at: number; node: NodeId }[] {
@@ -171,7 +203,8 @@ async function realRun(protocol: Protocol, n: number, s: Settings): Promise<RunF
         frames += st.framesSent;
         datagrams += st.transport.datagramsSent ?? 0;
       }
-      return { frames, datagrams };
+      const proto = sumStats(handles.map((h) => h.driver.stats().protocol));
+      return { frames, datagrams, proto };
     };
     const plan = schedule(ids, s);
     const issuedAt: (number | undefined)[] = [];
@@ -198,6 +231,7 @@ async function realRun(protocol: Protocol, n: number, s: Settings): Promise<RunF
       datagrams: after.datagrams - before.datagrams,
       ...dl.figures(issuedAt, n),
       wallMs,
+      counters: delta(COUNTERS[protocol], after.proto, before.proto),
     };
   } finally {
     await Promise.all(handles.map((h) => h.close()));
@@ -229,11 +263,13 @@ function simRun(protocol: Protocol, n: number, s: Settings, seed: number): RunFi
   });
   const t0 = performance.now();
   sim.runUntil((plan.at(-1)?.at ?? 0) + s.tailMs);
+  const wallMs = performance.now() - t0;
   return {
     broadcasts: s.broadcasts,
     frames: sim.counters.sends,
     ...dl.figures(issuedAt, n),
-    wallMs: performance.now() - t0,
+    wallMs,
+    counters: delta(COUNTERS[protocol], sumStats(ids.map((id) => sim.protocol(id)?.stats() ?? {}))),
   };
 }
 
@@ -286,7 +322,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const quick = argv.includes('--quick');
   const s: Settings = {
     broadcasts: intFlag(argv, 'broadcasts', quick ? 40 : 200),
-    intervalMs: intFlag(argv, 'interval', 10),
+    intervalMs: intFlag(argv, 'interval', 7),
     tailMs: intFlag(argv, 'tail', quick ? 1200 : 2000),
   };
   const reps = intFlag(argv, 'reps', quick ? 1 : 3);
@@ -386,10 +422,18 @@ async function main(argv: readonly string[]): Promise<void> {
       ratios.push(
         `  N=${n} ${protocol}: msgs/b real ${perRep} | sim ${perRepSim} (per rep); real/sim ${fix(ratio, 2)}x`,
       );
+      const perB = (runs: readonly RunFigures[], k: string) =>
+        fix(median(runs.map((x) => (x.counters[k] ?? 0) / x.broadcasts)), 2);
+      ratios.push(
+        '    per broadcast, real | sim: ' +
+          COUNTERS[protocol].map((k) => `${k} ${perB(real, k)} | ${perB(sim, k)}`).join(', '),
+      );
     }
   }
   console.log('');
-  console.log('messages per broadcast, each rep:');
+  console.log(
+    'messages per broadcast, each rep; protocol counters per broadcast (medians of the reps):',
+  );
   for (const l of ratios) console.log(l);
   console.log('');
   console.log(`total wall time ${fix((performance.now() - wall0) / 1000, 1)} s`);
