@@ -1,7 +1,8 @@
 // `steadfast cluster --faults MODEL`: the matrix's fault models injected for real, from a schedule
 // drawn from --seed and printed. The schedule is a pure function of the seed; a partition is two
 // nftables drop rules between the nodes' own loopback addresses, installed then removed (no table
-// left behind); 30%-ish kernel omission is masked by the exactly-once channel; a bad model or a
+// left behind); 30%-ish kernel omission is masked by the exactly-once channel; a crash kills a
+// minority for good; a bad model or a
 // network model over TCP is exit 2 saying why. The kernel tests skip, saying why on stdout too,
 // where nftables cannot be used (not root, nft missing).
 import assert from 'node:assert/strict';
@@ -177,4 +178,24 @@ test('steadfast cluster --faults omission, exactly-once on 3 processes: the chan
   assert.match(r.out, /verdict: safe, live/);
   assert.match(r.out, /form under omission: masking/);
   assert.deepEqual(ours(), before, 'no nftables table left behind');
+});
+
+test('steadfast cluster --faults crash, eager-rb on 3 processes: a minority killed -9 for good, the survivors judged', async () => {
+  const started = Date.now();
+  const r = await run([
+    'cluster',
+    ...['--faults', 'crash', '--protocol', 'eager-rb', '--nodes', '3', '--seed', '3'],
+    ...['--messages', '5', '--fault-ms', '2000', '--liveness-ms', '1000'],
+  ]);
+  console.log(r.out + r.err + `(${Date.now() - started} ms)`);
+  const [f] = schedule('crash', 3, 3);
+  assert.ok(f?.kind === 'crash');
+  assert.ok(
+    r.out.includes(`fault schedule (--faults crash, seed 3): ${describeFault(f)}\n`),
+    r.out,
+  );
+  assert.ok(r.out.includes(`faults: kill -9 ${f.node ?? '?'}, not restarted\n`), r.out);
+  assert.match(r.out, /✓ accounted/);
+  assert.match(r.out, /form under crash: (masking|fail-safe|non-masking|none) \(/);
+  assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}: ${r.err}`);
 });
