@@ -1,10 +1,9 @@
 // `steadfast cluster --faults MODEL`: the matrix's fault models injected for real, from a schedule
 // drawn from --seed and printed. The schedule is a pure function of the seed; a partition is two
 // nftables drop rules between the nodes' own loopback addresses, installed then removed (no table
-// left behind); 30%-ish kernel omission is masked by the exactly-once channel; a crash kills a
-// minority for good; a bad model or a
-// network model over TCP is exit 2 saying why. The kernel tests skip, saying why on stdout too,
-// where nftables cannot be used (not root, nft missing).
+// left behind); 20-40% kernel omission is masked by the exactly-once channel; a crash kills a
+// minority for good; a bad model or a network model over TCP is exit 2 saying why. The kernel
+// tests skip, saying why on stdout too, where nftables cannot be used (not root, nft missing).
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Command } from 'commander';
