@@ -140,7 +140,7 @@ test('README: the crash-stop broadcasts are not masking under crash-recover (not
 
 test("README: the logged broadcasts mask crash-recover, and elsewhere have their crash-stop rows' forms (logged-beb fail-safe under byzantine-noauth)", async () => {
   const m = await defaultMatrix();
-  for (const p of ['beb', 'urb', 'eager-rb', 'fifo-rb', 'causal', 'bracha']) {
+  for (const p of ['beb', 'urb', 'eager-rb', 'fifo-rb', 'causal', 'gossip-rb', 'bracha']) {
     const logged = `logged-${p}`;
     assert.equal(cell(m, logged, 'crash-recover').form, 'masking', logged);
     for (const f of FAULT_MODELS) {
@@ -287,7 +287,7 @@ test('README: the "judged as" column names the properties each row is checked ag
     .split('\n')
     .filter((l) => /^\| `[a-z-]+` /.test(l))
     .map((l) => l.split('|').map((x) => x.trim()));
-  assert.equal(rows.length, 24);
+  assert.equal(rows.length, 25);
   for (const r of rows) {
     const name = (r[1] ?? '').replaceAll('`', '');
     const listed = [...(r[3] ?? '').matchAll(/`([a-z-]+)`/g)].map((x) => x[1]);

@@ -342,6 +342,14 @@ for (const [name, description, stack, kind, tolerance] of entries) {
   });
 }
 
+/** A lying gossip hub or member rewrites the payloads of the items it forwards. */
+function tamperGossip(msg: unknown, forged: string): unknown {
+  const m = msg as { m?: unknown };
+  return Array.isArray(m.m)
+    ? { ...(msg as object), m: m.m.map((it: unknown) => ({ ...(it as object), v: forged })) }
+    : msg;
+}
+
 ENTRIES.push({
   name: 'gossip-rb',
   kind: 'broadcast',
@@ -352,13 +360,7 @@ ENTRIES.push({
     'the gossip broadcast trusts what hubs forward (crash-stop, no Byzantine tolerance)',
   ),
   stack: () => gossipBroadcast(),
-  // A lying hub or member rewrites the payloads of the items it forwards.
-  tamper: (msg, forged) => {
-    const m = msg as { m?: unknown };
-    return Array.isArray(m.m)
-      ? { ...(msg as object), m: m.m.map((it: unknown) => ({ ...(it as object), v: forged })) }
-      : msg;
-  },
+  tamper: tamperGossip,
   workload: broadcastWorkload,
   check: broadcastCheck('rb'),
 });
@@ -626,6 +628,23 @@ ENTRIES.push(
     workload: broadcastWorkload,
     check: loggedBroadcastCheck(kind),
   })),
+  {
+    name: 'logged-gossip-rb',
+    kind: 'broadcast',
+    matrixSeeds: LOGGED_MATRIX_SEEDS,
+    description:
+      'logged gossip broadcast (crash-recovery version of gossip-rb): each first receipt stored (mark, payload, delivered-log entry) before it is announced; anti-entropy repairs after a restart',
+    tolerance: durableBroadcast(
+      crashStopBroadcast(
+        anyCrashes,
+        'the logged gossip broadcast trusts what hubs forward (no Byzantine tolerance)',
+      ),
+    ),
+    stack: () => gossipBroadcast({ durable: true }),
+    tamper: tamperGossip,
+    workload: broadcastWorkload,
+    check: loggedBroadcastCheck('rb'),
+  },
   {
     name: 'logged-bracha',
     kind: 'broadcast',

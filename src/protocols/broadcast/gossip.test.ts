@@ -11,6 +11,7 @@ import { brbIntegrity, checkBroadcast } from '../../check/broadcast.ts';
 import { formatVerdicts } from '../../check/verdict.ts';
 import { SteadfastError } from '../../core/errors.ts';
 import { nodeIds, type NodeId } from '../../core/ids.ts';
+import { applyWrites } from '../../core/protocol.ts';
 import { createRng } from '../../core/rng.ts';
 import { instant } from '../../core/time.ts';
 import type { TraceEvent } from '../../core/trace.ts';
@@ -225,5 +226,75 @@ describe('gossip broadcast: the 25-node target scenario', () => {
       // Broadcasts cut off by a partition are repaired soon after the heal.
       assert.ok(f.repairAfterHeal.max <= 1500, `seed ${seed}: repair ${f.repairAfterHeal.max} ms`);
     }
+  });
+});
+
+// ------------------------------------------------------------------------------ durable mode
+
+describe('gossip: durable mode (logged-gossip-rb)', () => {
+  /** Drains a node's outputs, applying its persists (lazy ones too) to `disk`. */
+  const drain = (p: GossipBroadcast, disk: Map<string, unknown>): string[] => {
+    const kinds: string[] = [];
+    for (let o = p.pollOutput(); o !== undefined; o = p.pollOutput()) {
+      kinds.push(o.kind);
+      if (o.kind === 'persist') applyWrites(disk, o.writes);
+    }
+    return kinds;
+  };
+  const nodes = nodeIds(3);
+
+  test('a broadcast and a first receipt are stored (mark, payload, log entry) before they are delivered', () => {
+    const disk = new Map<string, unknown>();
+    const p = new GossipBroadcast({ id: 'n1', nodes, rng: createRng(1) }, { durable: true });
+    p.handleStart(instant(0), disk);
+    drain(p, disk);
+    p.handleCommand(instant(1), { type: 'broadcast', payload: 'a' });
+    const kinds = drain(p, disk);
+    assert.ok(kinds.indexOf('persist') >= 0 && kinds.indexOf('persist') < kinds.indexOf('deliver'));
+    assert.equal(disk.get('gb'), 1);
+    assert.deepEqual(disk.get('log'), { origin: 'n1', n: 1, payload: 'a' });
+    assert.deepEqual(disk.get('gs/0/1'), { v: 'a' });
+    p.handleMessage(instant(2), 'n2', { k: 'b', w: [0, 0, 0], m: [{ o: 1, n: 1, v: 'b' }] });
+    const again = drain(p, disk);
+    assert.ok(again.indexOf('persist') < again.indexOf('deliver'));
+    assert.deepEqual(disk.get('log'), { origin: 'n2', n: 1, payload: 'b' });
+  });
+
+  test('a restart delivers nothing again, keeps its numbers, and serves what it stored', () => {
+    const disk = new Map<string, unknown>();
+    const ctx = { id: 'n1' as NodeId, nodes, rng: createRng(1) };
+    const p = new GossipBroadcast(ctx, { durable: true });
+    p.handleStart(instant(0), disk);
+    p.handleCommand(instant(1), { type: 'broadcast', payload: 'a' });
+    p.handleMessage(instant(2), 'n2', { k: 'b', w: [0, 0, 0], m: [{ o: 1, n: 1, v: 'b' }] });
+    drain(p, disk);
+    // Crash, restart from the disk: the same items arrive again, a new broadcast is number 2.
+    const q = new GossipBroadcast({ ...ctx, rng: createRng(2) }, { durable: true });
+    q.handleStart(instant(10), disk);
+    drain(q, disk);
+    q.handleMessage(instant(11), 'n2', { k: 'b', w: [1, 1, 0], m: [{ o: 1, n: 1, v: 'b' }] });
+    assert.ok(!drain(q, disk).includes('deliver'), 'a stored delivery came back');
+    q.handleCommand(instant(12), { type: 'broadcast', payload: 'c' });
+    drain(q, disk);
+    assert.deepEqual(disk.get('log'), { origin: 'n1', n: 2, payload: 'c' });
+    // A peer that lacks n1's first broadcast gets it from the restored store.
+    q.handleMessage(instant(2000), 'n3', { k: 'd', w: [0, 0, 0], x: [], pull: true });
+    const sends: GossipMsg[] = [];
+    for (let o = q.pollOutput(); o !== undefined; o = q.pollOutput()) {
+      if (o.kind === 'send') sends.push(o.msg);
+    }
+    const items = sends.flatMap((m) => (m.k === 'd' ? [] : m.m));
+    assert.ok(
+      items.some((it) => it.o === 0 && it.n === 1 && it.v === 'a'),
+      JSON.stringify(sends),
+    );
+  });
+
+  test('crash-stop (the default) persists nothing', () => {
+    const disk = new Map<string, unknown>();
+    const p = new GossipBroadcast({ id: 'n1', nodes, rng: createRng(1) });
+    p.handleStart(instant(0), disk);
+    p.handleCommand(instant(1), { type: 'broadcast', payload: 'a' });
+    assert.ok(!drain(p, disk).includes('persist'));
   });
 });

@@ -13,10 +13,20 @@
  * as no stored message is evicted by `storeMax` (counted in `evicted`, never silent; it only
  * happens when peers stay unreachable for a long time, e.g. crashed peers that never report).
  *
- * ASSUMES: crash-stop (all state is volatile; a recovered node would restart its broadcast
- * numbers, so crash-recover is not supported, as for the other broadcasts); every node has the
+ * ASSUMES: crash-stop by default (all state is volatile; a recovered node would restart its
+ * broadcast numbers; see DURABLE MODE for crash-recovery); every node has the
  * same `ctx.nodes` in the same order (hubs and origin indices on the wire derive from it);
  * authenticity and integrity of frames are below this layer (frame CRC32C / HMAC).
+ *
+ * DURABLE MODE (`durable: true`, the `logged-gossip-rb` row: crash-recovery, as the logged
+ * broadcasts of logged.ts). A first receipt is one atomic persist before its delivery: the
+ * origin's delivered mark (watermark + window), the payload kept for repairs, the delivered-log
+ * entry (logged-log.ts: the delivery the application reads), and for an own broadcast its number.
+ * So a restart never delivers twice, never loses a delivery, and never reuses a number. The
+ * queues of the tree are not stored: what a crash cut off is in the store, and anti-entropy
+ * (the node's digest out, pushes of what peers lack) carries it after the restart. Payloads
+ * dropped from the store (collected or evicted) are deleted lazily, so at most `storeMax` are
+ * read back.
  *
  * WHY NOT PERFECT LINKS. It runs over fair-loss messages directly: its own anti-entropy makes it
  * reliable, and the acks of a perfect link would double the message count.
@@ -94,6 +104,21 @@ import {
 import { SeqSet } from '../../core/seqset.ts';
 import { addMs, type Instant } from '../../core/time.ts';
 import { isCount, isObject, type BroadcastCommand, type BroadcastDeliver } from './base.ts';
+import { LOG_KEY, type LogEntry } from './logged-log.ts';
+
+/** Durable keys of the durable mode: own broadcast count, delivered marks, kept payloads. */
+const GOSSIP_BCAST_KEY = 'gb';
+const deliveredKey = (o: number): string => `gd/${o}`;
+const storedKey = (o: number, n: number): string => `gs/${o}/${n}`;
+
+function isSeqSetData(v: unknown): v is { w: number; above: number[] } {
+  return (
+    isObject(v) &&
+    Number.isSafeInteger(v.w) &&
+    Array.isArray(v.above) &&
+    v.above.every((x) => Number.isSafeInteger(x))
+  );
+}
 
 /** One broadcast on the wire: origin index in ctx.nodes, broadcast number, payload. */
 export interface GossipItem {
@@ -151,6 +176,10 @@ export interface GossipOptions {
   readonly deliveredWindowMax?: number;
   /** Most payloads kept for repairs (default 100,000). */
   readonly storeMax?: number;
+  /**
+   * Crash-recovery (the `logged-gossip-rb` row; default false): see DURABLE MODE in the header.
+   */
+  readonly durable?: boolean;
 }
 
 type Resolved = Required<Omit<GossipOptions, 'hubs'>> & { readonly hubs: number | undefined };
@@ -165,6 +194,7 @@ const DEFAULTS: Required<Omit<GossipOptions, 'hubs'>> = {
   digestWindowMax: 64,
   deliveredWindowMax: 100_000,
   storeMax: 100_000,
+  durable: false,
 };
 
 /** The default number of hubs for `n` nodes: round(√n / 2), at least 1. */
@@ -193,6 +223,12 @@ export function resolveGossipOptions(opts: GossipOptions = {}): Resolved {
   check('digestWindowMax', r.digestWindowMax, 0);
   check('deliveredWindowMax', r.deliveredWindowMax, 1);
   check('storeMax', r.storeMax, 1);
+  if (typeof r.durable !== 'boolean') {
+    throw new SteadfastError(
+      'bad-argument',
+      `gossip: durable must be a boolean, got ${String(r.durable)}`,
+    );
+  }
   return r;
 }
 
@@ -298,8 +334,9 @@ export class GossipBroadcast
     this.checkArmed = ctx.nodes.map(() => false);
   }
 
-  handleStart(now: Instant, _durable: DurableState): void {
+  handleStart(now: Instant, durable: DurableState): void {
     this.now = now;
+    if (this.opts.durable) this.restore(durable);
     if (this.peers.length === 0) return;
     this.aeNext = this.ctx.rng.int(this.peers.length);
     this.setTimer('ae', addMs(now, 1 + this.ctx.rng.int(this.opts.aeIntervalMs)));
@@ -394,7 +431,19 @@ export class GossipBroadcast
     }
     this.wCache = undefined;
     this.c.delivered++;
-    this.deliver({ type: 'deliver', origin: this.ctx.nodes[o] ?? '', n, payload: v });
+    const origin = this.ctx.nodes[o] ?? '';
+    if (this.opts.durable) {
+      // One atomic batch before the notification: the delivered mark, the payload kept for
+      // repairs, the delivered-log entry, and for an own broadcast its number.
+      const entry: LogEntry = { origin, n, payload: v };
+      this.persist([
+        ...(o === this.me ? [{ key: GOSSIP_BCAST_KEY, value: n }] : []),
+        { key: deliveredKey(o), value: seen.toJSON() },
+        { key: storedKey(o, n), value: { v } },
+        { key: LOG_KEY, value: entry },
+      ]);
+    }
+    this.deliver({ type: 'deliver', origin, n, payload: v });
     this.keep(o, n, v);
     const item: GossipItem = { o, n, v };
     if (o === this.me) for (const h of this.hubs) if (h !== this.me) this.enqueue(h, item);
@@ -438,6 +487,51 @@ export class GossipBroadcast
       largest.delete(first.value);
       this.storeSize--;
       this.c.evicted++;
+      this.forget(this.store.indexOf(largest), first.value);
+    }
+  }
+
+  /** In durable mode, the stored payload (o, n) goes too (lazily: only repairs read it). */
+  private forget(o: number, n: number): void {
+    if (this.opts.durable && o >= 0) this.persistLazy([{ key: storedKey(o, n), value: null }]);
+  }
+
+  /**
+   * Durable mode, at start: the own broadcast counter, the delivered marks and the payloads kept
+   * for repairs (the oldest evicted beyond storeMax). What the crash cut off from the tree is in
+   * the store, and anti-entropy carries it both ways from here.
+   */
+  private restore(durable: DurableState): void {
+    for (const [key, value] of durable) {
+      if (key === GOSSIP_BCAST_KEY) {
+        if (isCount(value)) this.broadcasts = value;
+        continue;
+      }
+      const parts = key.split('/');
+      const o = Number(parts[1]);
+      if (parts[0] === 'gd' && parts.length === 2 && this.delivered[o] !== undefined) {
+        if (isSeqSetData(value)) {
+          this.delivered[o] = SeqSet.from(value, this.opts.deliveredWindowMax);
+        }
+      } else if (parts[0] === 'gs' && parts.length === 3 && isObject(value) && 'v' in value) {
+        const n = Number(parts[2]);
+        const store = this.store[o];
+        if (store !== undefined && isCount(n) && !store.has(n)) {
+          store.set(n, { v: value.v, at: this.now });
+          this.storeSize++;
+        }
+      }
+    }
+    this.wCache = undefined;
+    while (this.storeSize > this.opts.storeMax) {
+      let largest: Map<number, Stored> | undefined;
+      for (const m of this.store) if (largest === undefined || m.size > largest.size) largest = m;
+      const first = largest?.keys().next();
+      if (largest === undefined || first === undefined || first.done === true) break;
+      largest.delete(first.value);
+      this.storeSize--;
+      this.c.evicted++;
+      this.forget(this.store.indexOf(largest), first.value);
     }
   }
 
@@ -578,6 +672,7 @@ export class GossipBroadcast
         if (n <= stable) {
           store.delete(n);
           this.storeSize--;
+          this.forget(o, n);
         }
       }
     }
