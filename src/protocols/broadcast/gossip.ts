@@ -479,6 +479,11 @@ export class GossipBroadcast
     if (s === undefined) return;
     s.set(n, { v, at: this.now });
     this.storeSize++;
+    this.evictBeyondMax();
+  }
+
+  /** Beyond `storeMax` stored payloads: evicts the oldest of the largest origin (counted). */
+  private evictBeyondMax(): void {
     while (this.storeSize > this.opts.storeMax) {
       let largest: Map<number, Stored> | undefined;
       for (const m of this.store) if (largest === undefined || m.size > largest.size) largest = m;
@@ -523,16 +528,7 @@ export class GossipBroadcast
       }
     }
     this.wCache = undefined;
-    while (this.storeSize > this.opts.storeMax) {
-      let largest: Map<number, Stored> | undefined;
-      for (const m of this.store) if (largest === undefined || m.size > largest.size) largest = m;
-      const first = largest?.keys().next();
-      if (largest === undefined || first === undefined || first.done === true) break;
-      largest.delete(first.value);
-      this.storeSize--;
-      this.c.evicted++;
-      this.forget(this.store.indexOf(largest), first.value);
-    }
+    this.evictBeyondMax();
   }
 
   // ------------------------------------------------------------------ anti-entropy
