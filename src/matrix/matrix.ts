@@ -28,7 +28,7 @@ import type { Task, TaskDetail, TaskResult } from './task.ts';
 
 /**
  * Seeds per cell of the default matrix (`npm start`): enough that every cell gets the form that
- * 2,000 seeds give (checked by bench/matrix-stability.ts) in about 70 s on 2 cores. A row may
+ * 2,000 seeds give (checked by bench/matrix-stability.ts), all of it within a minute on 2 cores. A row may
  * ask for fewer (`ProtocolEntry.matrixSeeds`: the stores and logged broadcasts, whose runs cost more).
  */
 export const DEFAULT_MATRIX_SEEDS = 100;
