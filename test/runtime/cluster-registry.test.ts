@@ -4,11 +4,12 @@
 // planned is accounted for: refused while the follower was down (and recorded so, never
 // dropped), in doubt where the kill cut it off, done otherwise.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { nodeIds } from '../../src/core/ids.ts';
+import { toJsonLines } from '../../src/core/trace.ts';
 import { findProtocol } from '../../src/matrix/registry.ts';
 import { formatAccounting } from '../../src/runtime/accounting.ts';
 import { runCluster, type NodeCandidate } from '../../src/runtime/cluster.ts';
@@ -51,8 +52,15 @@ test('kv-raft on 3 real processes: a follower killed -9 and restarted; safe, liv
       correct: 'up-at-end',
       byzantine: [],
     });
-    for (const v of verdicts) {
-      assert.ok(v.holds, `${v.property} (${v.kind}): ${v.violation?.message ?? ''}`);
+    const failed = verdicts.filter((v) => !v.holds);
+    if (failed.length > 0) {
+      // Keep the merged trace of a failing real run: it cannot be replayed, only read.
+      const kept = join(tmpdir(), `sf-kv-raft-failure-${process.pid}.jsonl`);
+      writeFileSync(kept, toJsonLines(r.trace));
+      assert.fail(
+        failed.map((v) => `${v.property} (${v.kind}): ${v.violation?.message ?? ''}`).join('\n') +
+          `\nfaults: ${r.faults.join('; ')}\nmerged trace kept in ${kept}`,
+      );
     }
     const a = r.accounting;
     console.log(`${r.faults.join('; ')}: ${formatAccounting(a)}`);
