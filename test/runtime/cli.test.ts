@@ -7,43 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
-import { registerRuntimeCommands } from '../../src/cli/runtime-commands.ts';
 import { freeUdpPort } from '../../src/runtime/ports.ts';
-
-function exitCode(): number {
-  const c: unknown = process.exitCode;
-  return typeof c === 'number' ? c : 0;
-}
-
-async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const program = new Command().exitOverride().configureOutput({
-    writeOut: (s) => (out += s),
-    writeErr: (s) => (err += s),
-  });
-  registerRuntimeCommands(
-    program,
-    (s) => (out += s),
-    (s) => (err += s),
-  );
-  const before = process.exitCode;
-  process.exitCode = 0;
-  let code: number;
-  try {
-    await program.parseAsync(['node', 'steadfast', ...args]);
-    code = exitCode();
-  } catch {
-    code = 2;
-  } finally {
-    process.exitCode = before;
-  }
-  return { out, err, code };
-}
+import { runCli } from './run-cli.ts';
 
 test('steadfast cluster: 3 processes, exactly-once over UDP, kill -9 and SIGSTOP, all verdicts hold', async () => {
-  const r = await run([
+  const r = await runCli([
     'cluster',
     '--nodes',
     '3',
@@ -76,7 +44,7 @@ test('steadfast cluster: 3 processes, exactly-once over UDP, kill -9 and SIGSTOP
 });
 
 test('steadfast cluster --protocol bracha: the registry workload on 4 processes, its specification and the accounting', async () => {
-  const r = await run([
+  const r = await runCli([
     'cluster',
     '--nodes',
     '4',
@@ -117,16 +85,16 @@ test('steadfast cluster --protocol bracha: the registry workload on 4 processes,
 });
 
 test('steadfast cluster --protocol: an unknown name lists the registry; it excludes --guarantee', async () => {
-  const bad = await run(['cluster', '--protocol', 'raft']);
+  const bad = await runCli(['cluster', '--protocol', 'raft']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /'raft' is invalid\. Allowed choices are .*eager-rb.*bracha.*kv-raft/);
-  const both = await run(['cluster', '--protocol', 'kv-raft', '--guarantee', 'at-least-once']);
+  const both = await runCli(['cluster', '--protocol', 'kv-raft', '--guarantee', 'at-least-once']);
   assert.equal(both.code, 2);
   assert.match(both.err, /'--protocol <name>' cannot be used with option '--guarantee <g>'/);
 });
 
 test('steadfast cluster: at-least-once over TCP', async () => {
-  const r = await run([
+  const r = await runCli([
     'cluster',
     '--nodes',
     '3',

@@ -6,8 +6,6 @@
 // tests skip, saying why on stdout too, where nftables cannot be used (not root, nft missing).
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { Command } from 'commander';
-import { registerRuntimeCommands } from '../../src/cli/runtime-commands.ts';
 import { createRng } from '../../src/core/rng.ts';
 import {
   describeFault,
@@ -16,37 +14,7 @@ import {
   type ClusterFault,
 } from '../../src/runtime/cluster.ts';
 import { inetTables, nftUnavailable } from '../../src/runtime/nft.ts';
-
-function exitCode(): number {
-  const c: unknown = process.exitCode;
-  return typeof c === 'number' ? c : 0;
-}
-
-async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const program = new Command().exitOverride().configureOutput({
-    writeOut: (s) => (out += s),
-    writeErr: (s) => (err += s),
-  });
-  registerRuntimeCommands(
-    program,
-    (s) => (out += s),
-    (s) => (err += s),
-  );
-  const before = process.exitCode;
-  process.exitCode = 0;
-  let code: number;
-  try {
-    await program.parseAsync(['node', 'steadfast', ...args]);
-    code = exitCode();
-  } catch {
-    code = 2;
-  } finally {
-    process.exitCode = before;
-  }
-  return { out, err, code };
-}
+import { runCli } from './run-cli.ts';
 
 /** Skips `t`, saying why on stdout too, where nftables cannot be used. */
 function skippedWithoutNft(t: TestContext, what: string): boolean {
@@ -107,16 +75,16 @@ test('fault schedules: a pure function of the seed, within the fault phase, of t
 });
 
 test('steadfast cluster --faults: a bad model names the accepted ones; network models refuse TCP; --kills conflicts (exit 2)', async () => {
-  const bad = await run(['cluster', '--faults', 'byzantine']);
+  const bad = await runCli(['cluster', '--faults', 'byzantine']);
   assert.equal(bad.code, 2);
   assert.match(
     bad.err,
     /'byzantine' is invalid\. Allowed choices are crash, crash-recover, pause, omission, partition/,
   );
-  const tcp = await run(['cluster', '--faults', 'partition', '--transport', 'tcp']);
+  const tcp = await runCli(['cluster', '--faults', 'partition', '--transport', 'tcp']);
   assert.equal(tcp.code, 2);
   assert.match(tcp.err, /--faults partition cannot be injected here: it needs --transport udp/);
-  const both = await run(['cluster', '--faults', 'crash', '--kills', '2']);
+  const both = await runCli(['cluster', '--faults', 'crash', '--kills', '2']);
   assert.equal(both.code, 2);
   assert.match(both.err, /cannot be used with option '--kills <n>'/);
 });
@@ -126,7 +94,7 @@ test('steadfast cluster --faults partition, eager-rb on 3 processes: rules insta
   const before = ours();
   const seed = 7;
   const started = Date.now();
-  const r = await run([
+  const r = await runCli([
     'cluster',
     ...['--faults', 'partition', '--protocol', 'eager-rb', '--nodes', '3'],
     ...['--seed', String(seed), '--messages', '5', '--fault-ms', '2000', '--liveness-ms', '1500'],
@@ -161,7 +129,7 @@ test('steadfast cluster --faults omission, exactly-once on 3 processes: the chan
   if (skippedWithoutNft(t, '--faults omission')) return;
   const before = ours();
   const started = Date.now();
-  const r = await run([
+  const r = await runCli([
     'cluster',
     ...['--faults', 'omission', '--nodes', '3', '--seed', '3'],
     ...['--messages', '10', '--fault-ms', '2000', '--liveness-ms', '1000'],
@@ -181,7 +149,7 @@ test('steadfast cluster --faults omission, exactly-once on 3 processes: the chan
 
 test('steadfast cluster --faults crash, eager-rb on 3 processes: a minority killed -9 for good, the survivors judged', async () => {
   const started = Date.now();
-  const r = await run([
+  const r = await runCli([
     'cluster',
     ...['--faults', 'crash', '--protocol', 'eager-rb', '--nodes', '3', '--seed', '3'],
     ...['--messages', '5', '--fault-ms', '2000', '--liveness-ms', '1000'],
