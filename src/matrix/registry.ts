@@ -260,7 +260,7 @@ export function broadcastCheck(kind: BroadcastKind) {
     });
 }
 
-/** Crash-stop broadcasts over perfect links: volatile state, no Byzantine tolerance. */
+/** Crash-stop algorithms (the broadcasts over perfect links): volatile state, no Byzantine tolerance. */
 function crashStopBroadcast(
   crashes: (n: number) => number,
   weakness: string,
@@ -274,6 +274,11 @@ function crashStopBroadcast(
     weakness,
     ...(needs === undefined ? {} : { needs }),
   };
+}
+
+/** The same tolerance with state that survives a restart (crash-recovery algorithms). */
+function durableTolerance(t: Tolerance): Tolerance {
+  return { ...t, durable: true };
 }
 
 const anyCrashes = (n: number): number => n - 1;
@@ -452,14 +457,7 @@ function storeTolerance(
   weakness: string,
   needs?: (n: number) => string,
 ): Tolerance {
-  return {
-    crashes,
-    durable: true,
-    omission: true,
-    byzantine: () => 0,
-    weakness,
-    ...(needs === undefined ? {} : { needs }),
-  };
+  return durableTolerance(crashStopBroadcast(crashes, weakness, needs));
 }
 
 /** A consensus store: a minority may crash (and recover from its log). */
@@ -558,7 +556,6 @@ function loggedBroadcastCheck(kind: BroadcastKind) {
   };
 }
 
-const durableBroadcast = (t: Tolerance): Tolerance => ({ ...t, durable: true });
 const LOGGED_RB_WEAKNESS =
   'logged eager RB is not uniform: a node that delivers and crashes for good before its relays leave may be the only one that delivered';
 const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] = [
@@ -567,7 +564,7 @@ const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] =
     'logged best-effort broadcast (crash-recovery version of beb): the broadcast and every delivery stored before they go out, sends resent after a restart',
     () => loggedBestEffortBroadcast(),
     'rb',
-    durableBroadcast(
+    durableTolerance(
       crashStopBroadcast(
         anyCrashes,
         'logged best-effort broadcast does not relay: a sender that crashes for good midway through its sends leaves some correct nodes without its message (no agreement)',
@@ -579,7 +576,7 @@ const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] =
     'logged majority-ack uniform reliable broadcast (crash-recovery version of urb): pending messages stored, re-asked after a restart',
     () => loggedUniformBroadcast(),
     'urb',
-    durableBroadcast(
+    durableTolerance(
       crashStopBroadcast(
         minority,
         'logged uniform RB delivers only once a majority has relayed',
@@ -592,21 +589,21 @@ const loggedRows: [string, string, () => AnyStack, BroadcastKind, Tolerance][] =
     'logged eager reliable broadcast (crash-recovery version of eager-rb): deliveries stored before they are announced, relays resent after a restart',
     () => loggedEagerReliableBroadcast(),
     'rb',
-    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+    durableTolerance(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
   ],
   [
     'logged-fifo-rb',
     'logged FIFO reliable broadcast (crash-recovery version of fifo-rb): held-back messages stored too',
     () => loggedFifoReliableBroadcast(),
     'fifo',
-    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+    durableTolerance(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
   ],
   [
     'logged-causal',
     'logged causal broadcast (crash-recovery version of causal): vector clock and held-back messages stored too',
     () => loggedCausalBroadcast(),
     'causal',
-    durableBroadcast(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
+    durableTolerance(crashStopBroadcast(anyCrashes, LOGGED_RB_WEAKNESS)),
   ],
 ];
 
@@ -634,7 +631,7 @@ ENTRIES.push(
     matrixSeeds: LOGGED_MATRIX_SEEDS,
     description:
       'logged gossip broadcast (crash-recovery version of gossip-rb): each first receipt stored (mark, payload, delivered-log entry) before it is announced; anti-entropy repairs after a restart',
-    tolerance: durableBroadcast(
+    tolerance: durableTolerance(
       crashStopBroadcast(
         anyCrashes,
         'the logged gossip broadcast trusts what hubs forward (no Byzantine tolerance)',
