@@ -186,6 +186,7 @@ async function realRun(protocol: Protocol, n: number, s: Settings): Promise<RunF
     for (const id of ids) {
       handles.push(
         await startNode(cfg, id, {
+          init: true,
           onDeliver: (d) => {
             dl.record(id, d, performance.now());
           },

@@ -88,11 +88,16 @@ export function registerRuntimeCommands(
     .requiredOption('--id <node>', "this node's id in the config")
     .requiredOption('--config <file>', 'cluster config (JSON; see src/runtime/config.ts)')
     .option('--no-deliveries', 'do not print deliveries on stdout')
-    .action(async (opts: { id: string; config: string; deliveries: boolean }) => {
+    .option(
+      '--init',
+      'this is a new node: create its data (refused if it exists); without it, missing data is refused',
+    )
+    .action(async (opts: { id: string; config: string; deliveries: boolean; init?: boolean }) => {
       const code = await runNodeMain({
         id: opts.id,
         config: opts.config,
         deliveries: opts.deliveries,
+        init: opts.init === true,
         writeErr,
       });
       process.exitCode = code;

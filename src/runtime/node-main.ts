@@ -1,6 +1,6 @@
 /**
  * Process entry of one node: `node --import tsx src/runtime/node-main.ts --id n1 --config
- * cluster.json [--no-deliveries]`. The same as `steadfast node`, without loading the whole CLI
+ * cluster.json [--init] [--no-deliveries]`. The same as `steadfast node`, without loading the whole CLI
  * (the local cluster and the tests spawn nodes through it).
  *
  * Guarantees: exit code 0 after a clean stop, 2 for a bad flag or config (one line naming the
@@ -17,6 +17,7 @@ try {
       id: { type: 'string' },
       config: { type: 'string' },
       'no-deliveries': { type: 'boolean', default: false },
+      init: { type: 'boolean', default: false },
     },
     strict: true,
   }).values;
@@ -28,5 +29,6 @@ process.exitCode = await runNodeMain({
   id: args.id,
   config: args.config,
   deliveries: !args['no-deliveries'],
+  init: args.init,
   writeErr: (s) => process.stderr.write(s),
 });

@@ -2,10 +2,12 @@
  * The body of `steadfast node` shared by the CLI and src/runtime/node-main.ts: checks the flags,
  * loads and validates the config (errors name the field), runs the node until it stops.
  *
- * Guarantees: returns the process exit code (0 clean stop, 2 usage/config error, 70 protocol
+ * Guarantees: returns the process exit code (0 clean stop, 2 usage/config error or a data
+ * directory that is missing without --init or present with it, 70 protocol
  * bug, 1 unexpected failure such as a port in use); never throws.
  */
 
+import { SteadfastError } from '../core/errors.ts';
 import { loadConfig, ConfigError } from './config.ts';
 import { runNodeProcess } from './node.ts';
 
@@ -13,6 +15,8 @@ export async function runNodeMain(opts: {
   id: string | undefined;
   config: string | undefined;
   deliveries: boolean;
+  /** The node is new: its data must not exist yet (`--init`). */
+  init: boolean;
   writeErr: (s: string) => void;
 }): Promise<number> {
   if (opts.id === undefined || opts.id === '') {
@@ -42,11 +46,12 @@ export async function runNodeMain(opts: {
   try {
     return await runNodeProcess(cfg, opts.id, {
       deliveries: opts.deliveries,
+      init: opts.init,
       write: (line) => process.stdout.write(line),
       writeErr: opts.writeErr,
     });
   } catch (e) {
     opts.writeErr(`steadfast node ${opts.id}: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    return e instanceof SteadfastError && e.code === 'bad-argument' ? 2 : 1;
   }
 }

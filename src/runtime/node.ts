@@ -68,6 +68,7 @@ import { Storage } from './storage.ts';
 import { TcpTransport } from './tcp.ts';
 import type { Address, Transport } from './transport.ts';
 import { UdpTransport } from './udp.ts';
+import { checkNodeState } from './data-dir.ts';
 
 /** A node's driver: any stack (the channel's or a registry protocol's). */
 export type NodeDriver = Driver<unknown, unknown, unknown>;
@@ -222,6 +223,8 @@ export async function startNode(
     onDeliver?: (d: unknown) => void;
     onFatal?: (err: unknown) => void;
     seed?: number;
+    /** The node is new: its state file must not exist yet (data-dir.ts). Default false. */
+    init?: boolean;
   } = {},
 ): Promise<NodeHandle> {
   const ids = Object.keys(cfg.nodes);
@@ -231,9 +234,11 @@ export async function startNode(
       `--id ${id}: not one of the config's nodes (${ids.join(', ')})`,
     );
   }
+  const statePath = join(cfg.dataDir, id, 'state.db');
+  checkNodeState(statePath, id, hooks.init === true);
   const transport = makeTransport(cfg, id);
   const storageOpts = {
-    path: join(cfg.dataDir, id, 'state.db'),
+    path: statePath,
     synchronous: cfg.synchronous,
     appliedLog: cfg.appliedLog,
   };
@@ -354,7 +359,13 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
 export async function runNodeProcess(
   cfg: ClusterConfig,
   id: NodeId,
-  opts: { deliveries: boolean; write: (line: string) => void; writeErr?: (s: string) => void },
+  opts: {
+    deliveries: boolean;
+    write: (line: string) => void;
+    writeErr?: (s: string) => void;
+    /** The node is new (`--init`). */
+    init?: boolean;
+  },
 ): Promise<number> {
   const writeErr = opts.writeErr ?? ((s: string) => process.stderr.write(s));
   const out = (obj: unknown) => {
@@ -365,6 +376,7 @@ export async function runNodeProcess(
   let latency = new LatencySample();
   let delivered = 0;
   const node = await startNode(cfg, id, {
+    init: opts.init === true,
     onDeliver: (d: unknown) => {
       delivered++;
       const p = asRecord(d)?.payload;

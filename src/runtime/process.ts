@@ -24,6 +24,11 @@ export interface NodeProcessOptions {
   readonly configPath: string;
   /** Print every delivery on stdout (default false: big runs). */
   readonly deliveries?: boolean;
+  /**
+   * The node is new: its first start passes `--init` (its data must not exist yet); later starts
+   * recover. Default true; false to supervise a node whose data exists.
+   */
+  readonly init?: boolean;
   /** Run inside this network namespace. */
   readonly netns?: string;
   readonly readyTimeoutMs?: number;
@@ -74,6 +79,7 @@ export class NodeProcess {
       this.opts.configPath,
     ];
     if (this.opts.deliveries !== true) args.push('--no-deliveries');
+    if (this.starts === 0 && this.opts.init !== false) args.push('--init');
     const [cmd, argv] =
       this.opts.netns === undefined
         ? [process.execPath, args]

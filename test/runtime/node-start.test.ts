@@ -2,7 +2,7 @@
 // and socket are released, nothing keeps the process waiting for a ready line that never comes.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -57,7 +57,7 @@ test('node: send says what is wrong with a payload before it is queued', async (
     },
     dir,
   );
-  const node = await startNode(cfg, 'n1');
+  const node = await startNode(cfg, 'n1', { init: true });
   try {
     const send = (payload: unknown) => {
       node.send({ type: 'send', to: 'n2', payload });
@@ -86,6 +86,51 @@ test('node: send says what is wrong with a payload before it is queued', async (
     assert.equal(stats.inFlight, 1);
   } finally {
     await node.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('node: missing data is refused without --init (exit 2, nothing created); --init on existing data is refused; a restart recovers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-node-init-'));
+  try {
+    const configPath = join(dir, 'cluster.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        nodes: {
+          n1: { host: '127.0.0.1', port: await freeUdpPort() },
+          n2: { host: '127.0.0.1', port: await freeUdpPort() },
+        },
+        transport: 'udp',
+        stack: { guarantee: 'exactly-once' },
+        dataDir: './data',
+      }),
+    );
+    const statePath = join(dir, 'data', 'n1', 'state.db');
+    // Not new, no data: refused with the fix, and no state file appears.
+    const old = new NodeProcess({ id: 'n1', configPath, init: false, readyTimeoutMs: 20_000 });
+    await assert.rejects(
+      old.start(),
+      /exited \(code 2\) before ready[\s\S]*has no state at[\s\S]*--init/,
+    );
+    assert.equal(existsSync(statePath), false);
+    // New: created; killed and restarted (no --init the second time): recovers incarnation 1.
+    const p = new NodeProcess({ id: 'n1', configPath, readyTimeoutMs: 20_000 });
+    const first = await p.start();
+    assert.equal(first.incarnation, 0);
+    await p.kill9();
+    const again = await p.start();
+    assert.equal(again.incarnation, 1);
+    await p.stop();
+    // --init on a node that has state: refused, the state untouched.
+    const twice = new NodeProcess({ id: 'n1', configPath, readyTimeoutMs: 20_000 });
+    await assert.rejects(twice.start(), /exited \(code 2\) before ready[\s\S]*already has state/);
+    assert.equal(existsSync(statePath), true);
+    // In process: the same rule.
+    const cfg = parseConfig(JSON.parse(readFileSync(configPath, 'utf8')) as unknown, dir);
+    await assert.rejects(startNode(cfg, 'n1', { init: true }), /already has state/);
+    await assert.rejects(startNode(cfg, 'n2'), /has no state/);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -33,6 +33,7 @@ test('eager-rb: 3 in-process nodes over real UDP deliver every broadcast; the re
     for (const id of ids) {
       handles.push(
         await startNode(cfg, id, {
+          init: true,
           onDeliver: (d) => delivered.get(id)?.push(d),
           seed: 7,
         }),
