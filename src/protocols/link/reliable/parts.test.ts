@@ -9,6 +9,10 @@ import { MODES } from './wire.ts';
 import { POLICY } from './policy.ts';
 import { parseTimer, timerName } from './timers.ts';
 import { RttEstimator } from './rtt.ts';
+import type { StackSpec } from '../../../core/protocol.ts';
+import { Pair } from '../../../sim/pair.ts';
+import type { ReliableStats } from './out.ts';
+import { isReliableMsg, type ReliableMsg, type ReliableSend } from './wire.ts';
 
 const id = fc.string({ minLength: 1, maxLength: 12 });
 
@@ -98,4 +102,82 @@ test('a node id containing "/" sends, restarts from its durable state and resend
     if (o.kind === 'send') sent.push({ to: o.to, seq: (o.msg as { seq?: unknown }).seq });
   }
   assert.deepEqual(sent, [{ to: 'dc2/b', seq: 1 }]);
+});
+
+// ------------------------------------------------------------------ replay resistance (issue 19)
+
+const rlSpec = (ackDelayMs: number): StackSpec<ReliableMsg, ReliableSend, unknown> => ({
+  name: 'rl',
+  create: (ctx) => new ReliableEndpoint(ctx, { defaultMode: 'eo', ackDelayMs }),
+  isMessage: isReliableMsg,
+});
+
+/** Moves every message of `p` in flight across after `ms` of network delay, acks included. */
+function crossAll(p: Pair<ReliableMsg, ReliableSend, unknown>, ms: number): void {
+  p.advance(ms);
+  while (p.inFlight.length > 0) {
+    for (let n = p.inFlight.length; n > 0; n--) p.deliverOne(); // what is in flight now, at once
+    p.advance(1); // an owed ack leaves on its ack-delay timer
+  }
+}
+
+/**
+ * Messages 0..4 at t=0 reach b 10 ms later (their data frames are captured), are acked; 5 s on,
+ * one new message goes out and, with `replay`, b receives the 5 captured frames in the same ack
+ * window just before it. Returns a's round-trip estimate afterwards.
+ */
+function replayRun(replay: boolean, ackDelayMs: number): { srtt: number; rto: number } {
+  const p = new Pair(rlSpec(ackDelayMs));
+  for (let i = 0; i < 5; i++) p.command('a', { type: 'send', to: 'b', payload: i });
+  const captured = p.inFlight.filter((m) => m.msg.type === 'data');
+  assert.equal(captured.length, 5);
+  crossAll(p, 10);
+  assert.equal(p.proto('a').stats().inFlight, 0);
+  p.advance(5000);
+  p.command('a', { type: 'send', to: 'b', payload: 5 });
+  p.advance(10);
+  if (replay) for (const m of captured) p.inFlight.unshift(m); // old copies arrive first
+  crossAll(p, 0);
+  const a = p.proto('a').stats() as ReliableStats;
+  assert.equal(a.inFlight, 0, 'the new message is acked');
+  assert.equal(p.deliveredTo('b').length, 6, 'replayed frames are not delivered again');
+  if (replay) assert.ok((p.proto('b').stats() as ReliableStats).duplicatesDropped >= 5);
+  return { srtt: a.srttMsMax, rto: a.rtoMsMax };
+}
+
+test('replay: old data frames replayed in the ack window of a new one do not move SRTT or the RTO', () => {
+  for (const ackDelayMs of [0, 1]) {
+    const clean = replayRun(false, ackDelayMs);
+    const attacked = replayRun(true, ackDelayMs);
+    // Before the fix the ack echoed the replayed frames' ts (5 s old): SRTT jumped to ~600 ms.
+    assert.ok(clean.srtt < 20, `clean srtt ${clean.srtt}`);
+    assert.deepEqual(attacked, clean, `ackDelayMs ${ackDelayMs}`);
+  }
+});
+
+test('replay: a duplicate is acked without an echo; an echo naming no transmission gives no sample', () => {
+  const p = new Pair(rlSpec(0));
+  p.command('a', { type: 'send', to: 'b', payload: 'x' });
+  const [data] = p.inFlight;
+  assert.ok(data !== undefined);
+  crossAll(p, 10);
+  const before = p.proto('a').stats() as ReliableStats;
+  // The old frame again: b acks it (the first ack may have been lost), echoing nothing.
+  p.inFlight.push(data);
+  p.deliverOne();
+  const [ack] = p.inFlight;
+  assert.ok(ack !== undefined && ack.msg.type === 'ack');
+  assert.equal(ack.msg.ts, undefined);
+  assert.equal(ack.msg.dup, true);
+  // A forged or replayed ack whose echo names no transmission, settling a real new message.
+  p.inFlight.length = 0;
+  p.advance(3000);
+  p.command('a', { type: 'send', to: 'b', payload: 'y' });
+  p.inFlight.length = 0; // lost
+  p.advance(5);
+  p.proto('a').handleMessage(instant(p.now), 'b', { type: 'ack', cum: 2, sack: [], ts: 1 });
+  const after = p.proto('a').stats() as ReliableStats;
+  assert.equal(after.inFlight, 0, 'the ack settles the message');
+  assert.equal(after.srttMsMax, before.srttMsMax);
+  assert.equal(after.rtoMsMax, before.rtoMsMax);
 });

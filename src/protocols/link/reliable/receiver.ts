@@ -9,6 +9,13 @@
  * `floor` (every seq below it is acked or abandoned by the sender): W moves up to floor − 1, so a
  * gap left by a restarted sender or a lost at-most-once message never stalls it.
  *
+ * Timestamp echo (RFC 7323's RTTM, with its rule that only a new segment updates TS.Recent): an
+ * ack echoes the `ts` of the earliest NEW data frame it answers, never a duplicate's. A copy
+ * that is seen again — a spurious retransmission, a network duplicate, or an old frame an
+ * attacker captured and replays (it needs no key: the frame is authentic) — is acked without its
+ * ts, so a replayed frame sent seconds ago cannot make the sender measure a round trip of
+ * seconds (the sender also takes a sample only from an echo it can match: sender.ts).
+ *
  * Order of outputs (the output-order contract): for a mode with `durableMark`, the mark, the
  * `applied` record, any idempotency key and the effect's state are ONE persist, before the
  * delivery and before the ack, so no crash makes the message apply twice or be acked unapplied.
@@ -63,13 +70,14 @@ export class ReceiverHalf {
       if (!seen) this.mark(rx, msg.seq);
       else rx.ackDup = true; // D-SACK: the sender learns its retransmission was spurious
       this.applyAndDeliver(peer, msg, []);
-      this.owe(now, peer, msg.ts);
+      this.owe(now, peer, seen ? undefined : msg.ts); // no echo from a duplicate (header)
       return;
     }
     if (seen) {
       this.counters.duplicatesDropped++;
       rx.ackDup = true;
-      if (policy.acks) this.owe(now, peer, msg.ts); // ack again: the first ack may have been lost
+      // Ack again (the first ack may have been lost), without echoing the copy's ts (header).
+      if (policy.acks) this.owe(now, peer, undefined);
       return;
     }
     this.mark(rx, msg.seq);

@@ -12,11 +12,21 @@
  * loss recovery does the rest. Every retransmission deadline is stretched by up to `jitterRatio`
  * (never shortened) with the injected Rng, so retries of many nodes do not synchronise.
  *
- * Round trips: one exact sample per ack from the `ts` it echoes (RFC 7323's RTTM); an ack
- * without one falls back to Karn's rule (a sample per newly acked message sent once).
- * Per-message samples are correlated (an ack covering hundreds of messages would feed hundreds
- * of near-equal values, so the RTO forgets earlier variance), and under ack loss their age is
- * not a round trip; the echo has neither flaw.
+ * Round trips: at most one exact sample per ack, from the `ts` it echoes (RFC 7323's RTTM), and
+ * only when the echo MATCHES a transmission this sender made of a message the ack newly settles
+ * (its first or its latest transmission: the echo names which one, so a retransmitted message is
+ * timed without Karn's ambiguity). An ack without a matching echo gives no sample: one that
+ * echoes nothing (it answers only duplicates, receiver.ts), one whose echo is older than every
+ * transmission it settles (a replayed frame's, or a delayed copy's), or one that settles nothing.
+ * So a replayed datagram, authentic but old, cannot move SRTT or the RTO. No per-message
+ * fallback: per-message samples are correlated (an ack covering hundreds of messages would feed
+ * hundreds of near-equal values, so the RTO forgets earlier variance), and under ack loss their
+ * age is not a round trip.
+ *
+ * Stale acks: an ack whose `cum` is below one already received (reordered, or replayed) still
+ * settles what it covers, but its receiver window and its D-SACK flag are old news and ignored
+ * (as TCP ignores a window update older than SND.WL1): a replayed old D-SACK would otherwise
+ * widen the reordering window and slow loss detection.
  *
  * Limits on what is in flight: never beyond the receiver's dedup window above its watermark (it
  * would drop the message unacked); with a receiver window, never more than its advertised `wnd`
@@ -214,13 +224,14 @@ export class SenderHalf {
   onAck(now: number, peer: Peer, ack: AckMsg): void {
     const tx = peer.tx;
     const cumBefore = tx.cumAcked;
+    const stale = ack.cum < cumBefore; // the module header: window and D-SACK ignored
     if (ack.cum > tx.cumAcked) tx.cumAcked = ack.cum;
     let opened = false;
-    if (ack.wnd !== undefined) {
+    if (ack.wnd !== undefined && !stale) {
       if (tx.sendWnd === undefined || ack.wnd > tx.sendWnd || ack.cum > cumBefore) opened = true;
       tx.sendWnd = ack.wnd;
     }
-    if (ack.dup === true) {
+    if (ack.dup === true && !stale) {
       tx.reorderMult = Math.min(tx.reorderMult * 2, REORDER_MULT_MAX);
       tx.rackSinceDup = 0;
     }
@@ -232,9 +243,13 @@ export class SenderHalf {
     tx.cc?.onAcked(acked.length);
     const deletes: DurableWrite[] = [];
     const echoed = ack.ts !== undefined && ack.ts <= now;
-    if (echoed) tx.rtt.sample(now - ack.ts);
+    let sampled = false;
     for (const e of acked) {
-      if (!echoed && e.transmissions === 1) tx.rtt.sample(now - e.firstSentAt);
+      // One sample, from an echo naming a transmission of a message this ack settles (header).
+      if (echoed && !sampled && (ack.ts === e.lastSentAt || ack.ts === e.firstSentAt)) {
+        tx.rtt.sample(now - ack.ts);
+        sampled = true;
+      }
       // RACK: an ack for a transmission sent at lastSentAt, if it cannot be an ack of an earlier
       // transmission: with an echo, every frame this ack answers was sent at or after it; without,
       // it came back no faster than the fastest round trip seen. (The min-RTT test alone misfires
