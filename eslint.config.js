@@ -144,7 +144,10 @@ const LAYERS = {
     'src/runtime',
     'src/matrix',
     'src/scenarios',
+    'src/client',
   ],
+  // The store's HTTP client (src/client/kv-client.ts): global fetch only, imports nothing.
+  'src/client': [],
 };
 
 /**

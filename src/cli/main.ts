@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { checkOutputFile, intArg, nodesOption, probabilityArg, UsageError } from './args.ts';
 import { registerSimCommands } from './commands.ts';
 import { runDemo } from './demo.ts';
+import { registerKvCommand } from './kv-command.ts';
 import { registerRuntimeCommands } from './runtime-commands.ts';
 import { registerScenarioCommand } from './scenario-command.ts';
 
@@ -42,6 +43,7 @@ export function buildProgram(write: (s: string) => void, writeErr: (s: string) =
   registerSimCommands(program, write, writeErr);
   registerScenarioCommand(program, write, writeErr);
   registerRuntimeCommands(program, write, writeErr);
+  registerKvCommand(program, write, writeErr);
 
   program
     .command('demo')

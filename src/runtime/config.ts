@@ -4,6 +4,7 @@
  *
  *   {
  *     "nodes": { "n1": { "host": "127.0.0.1", "port": 7001 }, "n2": { … } },
+ *                                             // + "http": { "host", "port" }: kv serve's API
  *     "transport": "udp",                     // or "tcp"
  *     "stack": { "guarantee": "exactly-once", "effect": "counter" },   // the channel, or
  *              { "protocol": "kv-raft" }  // any protocol of the matrix registry (registry-stack.ts)
@@ -36,9 +37,18 @@ import { protocolNames, registryStackProblem } from './registry-stack.ts';
 
 const NODE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
+const hostPort = z
+  .object({
+    host: z.string().min(1, 'must be a non-empty host name or IP address'),
+    port: z.number().int().min(1).max(65_535),
+  })
+  .strict();
+
+/** A node's address; `http`: where `steadfast kv serve` serves its API (runtime/kv-serve.ts). */
 const address = z.object({
   host: z.string().min(1, 'must be a non-empty host name or IP address'),
   port: z.number().int().min(1).max(65_535),
+  http: hostPort.optional(),
 });
 
 const reliableOverrides = z

@@ -38,6 +38,18 @@
  *   to `clientRetryMsMax` (client.ts), each retry to the leader it now believes in or else the
  *   next node in turn, and gives up after `clientTimeoutMs` (status 'indefinite').
  *
+ * IDEMPOTENCY KEYS (the HTTP server's `Idempotency-Key`, src/runtime/kv-http.ts): a command may
+ * carry `idem` (`RaftKvCommand`). Its operation then runs in a session of its own, `k:<idem>`,
+ * serial 1, instead of its node's client session: the session is replicated state like any other,
+ * so a request retried with the same key at any node, after a leader change or after every
+ * replica restarted, is applied at most once and answered with its first output — within the same
+ * session window (`sessionMax` sessions of both kinds, least recently applied evicted first; a key
+ * reused after its session was evicted is a new request and applies again). The session also keeps
+ * a 32-bit fingerprint of the operation: a key reused for a DIFFERENT operation is refused
+ * (status 'fail', reason `idempotency-key-reused`) and the operation is not applied. Without
+ * `idem` nothing changes (the simulator's runs never carry one). Two operations with the same key
+ * in flight at once through ONE node are the caller's to avoid (the server coalesces them).
+ *
  * ASSUMES: every node has the same `ctx.nodes`; messages travel over fair-loss links (integrity
  * below this layer: CRC32C/HMAC); `now` never goes backwards within an incarnation.
  *
@@ -56,10 +68,12 @@ import {
   type Protocol,
   type StackSpec,
 } from '../../core/protocol.ts';
+import { payloadSize } from '../../core/payload.ts';
 import { instant, type Instant } from '../../core/time.ts';
 import { checkRetryPolicy, ClientQueues, type InFlight } from './client.ts';
 import {
   applyOp,
+  canonical,
   isKvCommand,
   isKvOp,
   kvResult,
@@ -72,6 +86,11 @@ export interface RaftOptions {
   readonly electionMs: number;
   readonly heartbeatMs: number;
   readonly batchMax: number;
+  /**
+   * Bytes of entries (msgpack size) one AppendEntries carries at most, beyond its first entry: keeps
+   * a batch of large values within a transport's frame. Default: unbounded (only `batchMax`).
+   */
+  readonly batchBytesMax: number;
   readonly snapshotEvery: number;
   readonly sessions: boolean;
   readonly sessionMax: number;
@@ -92,6 +111,7 @@ export const RAFT_DEFAULTS: RaftOptions = {
   electionMs: 1000,
   heartbeatMs: 150,
   batchMax: 64,
+  batchBytesMax: Number.MAX_SAFE_INTEGER,
   snapshotEvery: 64,
   sessions: true,
   sessionMax: 1000,
@@ -158,6 +178,27 @@ interface Session {
   output: unknown;
   /** Log index of its last application (eviction order). */
   at: number;
+  /** An idempotency-key session's operation fingerprint (`opFingerprint`); absent otherwise. */
+  fp?: number;
+}
+
+/** Longest idempotency key a command may carry (characters). */
+export const IDEM_KEY_MAX = 200;
+
+/** A command of this store: the API's, plus an optional idempotency key (see the header). */
+export interface RaftKvCommand extends KvCommand {
+  readonly idem?: string;
+}
+
+/** FNV-1a (32-bit) of the operation's canonical JSON: tells a reused key's other operation. */
+export function opFingerprint(op: KvOp): number {
+  const s = canonical(op);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }
 interface Snapshot {
   readonly index: number;
@@ -201,6 +242,8 @@ export type RaftMsg =
       readonly ok: boolean;
       readonly output?: unknown;
       readonly leader?: NodeId;
+      /** An idempotency key's session holds another operation: this one was not applied. */
+      readonly reused?: boolean;
     };
 
 const isNum = (x: unknown): x is number =>
@@ -290,6 +333,8 @@ interface PendingRead {
 interface ClientFields {
   /** The serial of this operation in its client's session. */
   readonly s: number;
+  /** Its idempotency-key session (`k:<idem>`), or undefined: the client's session. */
+  readonly idem: string | undefined;
   /** Where its request goes: the leader this node believes in, else the next node in turn. */
   target: NodeId;
 }
@@ -337,6 +382,10 @@ export class RaftKv
   /** Session id → client name, and each client's last session serial (this incarnation). */
   private readonly bySession = new Map<string, string>();
   private readonly serials = new Map<string, number>();
+  /** Idempotency-key session → the client whose operation in flight uses it (≤ one per client). */
+  private readonly byIdem = new Map<string, string>();
+  /** The last leader this node knew of (counts leader changes). */
+  private lastLeader: NodeId | undefined;
   private readonly counters = {
     elections: 0,
     leaderships: 0,
@@ -346,6 +395,10 @@ export class RaftKv
     readsServed: 0,
     malformed: 0,
     refused: 0,
+    /** Log entries applied as retries of an applied operation (their first output returned). */
+    dedupApplied: 0,
+    /** Times the leader this node knows of changed to another node. */
+    leaderChanges: 0,
   };
 
   constructor(
@@ -398,6 +451,16 @@ export class RaftKv
   handleCommand(now: Instant, cmd: KvCommand): void {
     this.now = now;
     if (!isKvCommand(cmd)) throw new SteadfastError('bad-argument', 'raft: not a kv command');
+    const idem = (cmd as RaftKvCommand).idem;
+    if (
+      idem !== undefined &&
+      (typeof idem !== 'string' || idem.length < 1 || idem.length > IDEM_KEY_MAX)
+    ) {
+      throw new SteadfastError(
+        'bad-argument',
+        `raft: idem must be a string of 1..${IDEM_KEY_MAX} characters`,
+      );
+    }
     const refused = this.clients.submit(cmd);
     if (refused !== undefined) {
       this.counters.refused++;
@@ -461,6 +524,16 @@ export class RaftKv
     }
   }
 
+  /** The value of `key` in this replica's applied state (a stale read: it may lag the leader). */
+  readLocal(key: string): unknown {
+    return this.kv.has(key) ? this.kv.get(key) : null;
+  }
+
+  /** The leader this node believes in, if any, and whether it is that leader. */
+  leaderHint(): { readonly leader: NodeId | undefined; readonly isLeader: boolean } {
+    return { leader: this.leader, isLeader: this.role === 'leader' };
+  }
+
   stats(): Readonly<Record<string, number>> {
     return {
       ...this.counters,
@@ -510,6 +583,13 @@ export class RaftKv
     this.setTimer('elect', instant(this.now + this.electionDelay()));
   }
 
+  private noteLeader(): void {
+    if (this.leader !== undefined && this.leader !== this.lastLeader) {
+      if (this.lastLeader !== undefined) this.counters.leaderChanges++;
+      this.lastLeader = this.leader;
+    }
+  }
+
   private leaderIsFresh(): boolean {
     return this.now - this.heardLeaderAt < this.opts.electionMs;
   }
@@ -524,6 +604,7 @@ export class RaftKv
     this.role = 'follower';
     this.preVoting = false;
     this.leader = leader;
+    this.noteLeader();
     if (wasLeader) {
       this.cancelTimer('hb');
       this.pendingReads = [];
@@ -612,6 +693,7 @@ export class RaftKv
   private becomeLeader(): void {
     this.role = 'leader';
     this.leader = this.ctx.id;
+    this.noteLeader();
     this.counters.leaderships++;
     this.cancelTimer('elect');
     this.followers.clear();
@@ -641,7 +723,8 @@ export class RaftKv
       return;
     }
     const prev = start - 1;
-    const last = Math.min(this.lastIndex(), prev + this.opts.batchMax);
+    let last = Math.min(this.lastIndex(), prev + this.opts.batchMax);
+    if (this.opts.batchBytesMax < Number.MAX_SAFE_INTEGER) last = this.byteBound(prev, last);
     const entries = this.entries.slice(prev - this.snapIndex, last - this.snapIndex);
     this.send(to, {
       k: 'ae',
@@ -653,6 +736,16 @@ export class RaftKv
       rid: this.round,
     });
     f.next = Math.max(f.next, last + 1); // pipelining: the next send continues after these
+  }
+
+  /** The last index after `prev` (≤ `last`) whose entries fit batchBytesMax; at least one. */
+  private byteBound(prev: number, last: number): number {
+    let bytes = 0;
+    for (let i = prev + 1; i <= last; i++) {
+      bytes += payloadSize(this.entries[i - this.snapIndex - 1]);
+      if (bytes > this.opts.batchBytesMax && i > prev + 1) return i - 1;
+    }
+    return last;
   }
 
   /** Sends to every follower: new entries only (`fromMatch` false) or a full resend. */
@@ -682,6 +775,7 @@ export class RaftKv
     }
     if (this.role !== 'follower') this.becomeFollower(m.term, from);
     this.leader = from;
+    this.noteLeader();
     this.heardLeaderAt = this.now;
     this.armElection();
     if (m.pi > this.lastIndex()) {
@@ -781,20 +875,43 @@ export class RaftKv
 
   private applyEntry(i: number, c: Cmd & { k: 'op' }): void {
     let output: unknown;
+    let reused = false;
     const session = this.sessions.get(c.c);
     if (this.opts.sessions && session !== undefined && c.s <= session.serial) {
       output = session.output; // a retry of an applied operation: its first reply
+      this.counters.dedupApplied++;
+      reused = session.fp !== undefined && session.fp !== opFingerprint(c.op);
     } else {
       output = applyOp(this.kv, c.op);
       this.counters.applied++;
-      if (this.opts.sessions) this.remember(c.c, c.s, output, i);
+      if (this.opts.sessions) {
+        this.remember(c.c, c.s, output, i, isIdemSession(c.c) ? opFingerprint(c.op) : undefined);
+      }
     }
-    if (this.role === 'leader') this.sendReply(c.n, { k: 'rep', c: c.c, s: c.s, ok: true, output });
+    if (this.role === 'leader') {
+      this.sendReply(c.n, {
+        k: 'rep',
+        c: c.c,
+        s: c.s,
+        ok: true,
+        output,
+        ...(reused ? { reused } : {}),
+      });
+    }
   }
 
-  private remember(client: string, serial: number, output: unknown, at: number): void {
+  private remember(
+    client: string,
+    serial: number,
+    output: unknown,
+    at: number,
+    fp: number | undefined,
+  ): void {
     this.sessions.delete(client);
-    this.sessions.set(client, { serial, output, at });
+    this.sessions.set(
+      client,
+      fp === undefined ? { serial, output, at } : { serial, output, at, fp },
+    );
     if (this.sessions.size > this.opts.sessionMax) {
       // The least recently active (Map order = application order): every replica evicts the same.
       const oldest = this.sessions.keys().next().value as string;
@@ -832,6 +949,7 @@ export class RaftKv
   private onSnapshot(from: NodeId, m: RaftMsg & { k: 'is' }): void {
     if (m.term < this.term) return;
     this.leader = from;
+    this.noteLeader();
     this.heardLeaderAt = this.now;
     this.armElection();
     const snap = m.snap;
@@ -886,7 +1004,15 @@ export class RaftKv
     const session = this.sessions.get(m.c);
     if (this.opts.sessions && session !== undefined && m.s <= session.serial) {
       this.counters.duplicateRequests++;
-      this.sendReply(from, { k: 'rep', c: m.c, s: m.s, ok: true, output: session.output });
+      const reused = session.fp !== undefined && session.fp !== opFingerprint(m.op);
+      this.sendReply(from, {
+        k: 'rep',
+        c: m.c,
+        s: m.s,
+        ok: true,
+        output: session.output,
+        ...(reused ? { reused } : {}),
+      });
       return;
     }
     if (this.opts.sessions) {
@@ -944,17 +1070,29 @@ export class RaftKv
 
   /** Starts the client's next operation unless one is in flight. */
   private nextOp(client: string): void {
-    const op = this.clients.startNext(client, this.now, () => {
+    const op = this.clients.startNext(client, this.now, (cmd) => {
+      const key = (cmd as RaftKvCommand).idem;
+      if (key !== undefined) {
+        // Its own session, serial 1 (see IDEMPOTENCY KEYS): the client's serial does not move.
+        const idem = idemSession(key);
+        this.byIdem.set(idem, client);
+        return { s: 1, idem, target: this.leader ?? this.ctx.id };
+      }
       const s = (this.serials.get(client) ?? 0) + 1;
       this.serials.set(client, s);
-      return { s, target: this.leader ?? this.ctx.id };
+      return { s, idem: undefined, target: this.leader ?? this.ctx.id };
     });
     if (op !== undefined) this.sendRequest(client, op);
   }
 
   /** Sends (or resends) the request and arms the retry timer, with backoff and jitter. */
   private sendRequest(client: string, op: ClientOp): void {
-    const req: RaftMsg = { k: 'req', c: this.sessionId(client), s: op.s, op: op.cmd.op };
+    const req: RaftMsg = {
+      k: 'req',
+      c: op.idem ?? this.sessionId(client),
+      s: op.s,
+      op: op.cmd.op,
+    };
     if (op.target === this.ctx.id) this.onRequest(this.ctx.id, req);
     else this.send(op.target, req);
     // A request to this node may have been answered at once (a session's cached reply).
@@ -983,16 +1121,27 @@ export class RaftKv
   }
 
   private onReply(from: NodeId, m: RaftMsg & { k: 'rep' }): void {
-    const client = this.bySession.get(m.c);
+    const client = this.bySession.get(m.c) ?? this.byIdem.get(m.c);
     if (client === undefined) return; // not a session of this incarnation
     const op = this.clients.inflight(client);
     if (op === undefined || op.s !== m.s) return; // late: already answered or given up
+    // The reply must be for the session the operation in flight runs in (both kinds start at 1).
+    if (op.idem !== undefined ? op.idem !== m.c : isIdemSession(m.c)) return;
     if (!m.ok) {
       // A redirect: go to the leader it names at once (or keep retrying on the timer).
       if (m.leader !== undefined && m.leader !== op.target) {
         op.target = m.leader;
         this.sendRequest(client, op);
       }
+      return;
+    }
+    if (m.reused === true) {
+      this.finish(client, op, {
+        status: 'fail',
+        node: from,
+        reason:
+          'idempotency-key-reused: the key was used for another operation, this one was not applied',
+      });
       return;
     }
     this.finish(client, op, { status: 'ok', output: m.output, node: from });
@@ -1005,6 +1154,7 @@ export class RaftKv
   ): void {
     this.cancelTimer(`cli/${client}`);
     this.clients.end(client);
+    if (op.idem !== undefined) this.byIdem.delete(op.idem);
     this.deliver(
       kvResult(op.cmd, r.status, {
         ...(r.status === 'ok' ? { output: r.output } : {}),
@@ -1014,6 +1164,15 @@ export class RaftKv
     );
     this.nextOp(client);
   }
+}
+
+/** The session of idempotency key `key` (node ids have no '#', so never a client session id). */
+function idemSession(key: string): string {
+  return `k:${key}`;
+}
+
+function isIdemSession(c: string): boolean {
+  return c.startsWith('k:');
 }
 
 export function kvRaft(opts: Partial<RaftOptions> = {}): StackSpec<RaftMsg, KvCommand, KvResult> {

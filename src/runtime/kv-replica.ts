@@ -1,0 +1,137 @@
+/**
+ * One replica of the consensus store (kv-raft, src/protocols/kv/raft.ts) in this process, as
+ * `steadfast kv serve` runs it: the config's transport between replicas, durable state in
+ * `<dataDir>/<id>/state.db` (SQLite, the config's `synchronous`, group commit on a commit thread),
+ * the same Driver every node runs (driver.ts), with the raft options a server needs.
+ *
+ * Why not `startNode` (node.ts): a registry stack takes no options (registry-stack.ts), and a
+ * server needs four the simulator's row does not: a longer session window (`sessionMax`: each
+ * Idempotency-Key is a session), AppendEntries bounded in bytes so a batch of large values fits
+ * one frame of the transport (`batchBytesMax`), snapshots less often than every 64 entries (a
+ * snapshot rewrites the whole map), and a client deadline shorter than an HTTP client's patience
+ * (`clientTimeoutMs`). Everything else is startNode's path: the data-directory rule
+ * (data-dir.ts: missing state refused unless `init`, present state refused with it), the
+ * transport and frame options, the driver.
+ *
+ * Guarantees: `startKvReplica` resolves once the replica has recovered its durable state and
+ * bound its port, or throws (`SteadfastError('bad-argument')` for the data-directory rule, the
+ * transport's error for a port in use) after releasing what it opened. `command` refuses
+ * (throws `SteadfastError('frame-too-large')`) an operation too large for one frame.
+ * Assumes: one process per data directory.
+ */
+
+import { join } from 'node:path';
+import { SteadfastError } from '../core/errors.ts';
+import type { NodeId } from '../core/ids.ts';
+import { payloadSize } from '../core/payload.ts';
+import { kvRaft, RaftKv, type RaftKvCommand, type RaftOptions } from '../protocols/kv/raft.ts';
+import type { KvResult } from '../protocols/kv/types.ts';
+import { AsyncStorage } from './async-storage.ts';
+import type { ClusterConfig } from './config.ts';
+import { checkNodeState } from './data-dir.ts';
+import { Driver } from './driver.ts';
+import { ENVELOPE_BYTES, frameOptions, makeTransport } from './node.ts';
+import { Storage } from './storage.ts';
+
+/**
+ * The server's raft options (the rest are RAFT_DEFAULTS: election 1–2 s, heartbeat 150 ms).
+ * sessionMax: the idempotency window, in sessions (keyed requests and this node's client slots
+ * together), sized so a snapshot (map + sessions, ~60 bytes a session) stays well within one
+ * 1 MiB TCP frame for InstallSnapshot.
+ */
+export const KV_SERVE_RAFT: Partial<RaftOptions> = {
+  sessionMax: 4096,
+  snapshotEvery: 1024,
+  clientRetryMs: 100,
+  clientRetryMsMax: 1000,
+  clientTimeoutMs: 10_000,
+  clientQueueMax: 64,
+  pendingReadsMax: 10_000,
+};
+
+/** Levels an operation sits below the top of a frame (op in request in entry in append). */
+const COMMAND_DEPTH = 8;
+
+export interface KvReplica {
+  readonly id: NodeId;
+  readonly driver: Driver<unknown, RaftKvCommand, KvResult>;
+  /** The largest operation (msgpack bytes) one frame of the transport carries. */
+  readonly opBytesMax: number;
+  /** Gives the store a command; throws SteadfastError for one it refuses. */
+  command(cmd: RaftKvCommand): void;
+  /** The live store (for stale reads, the leader hint and stats). */
+  store(): RaftKv | undefined;
+  close(): Promise<void>;
+}
+
+export async function startKvReplica(
+  cfg: ClusterConfig,
+  id: NodeId,
+  hooks: {
+    readonly init: boolean;
+    readonly onResult: (r: KvResult) => void;
+    readonly onFatal: (err: unknown) => void;
+    readonly raft?: Partial<RaftOptions>;
+  },
+): Promise<KvReplica> {
+  const ids = Object.keys(cfg.nodes);
+  if (!ids.includes(id)) {
+    throw new SteadfastError(
+      'bad-argument',
+      `--id ${id}: not one of the config's nodes (${ids.join(', ')})`,
+    );
+  }
+  const statePath = join(cfg.dataDir, id, 'state.db');
+  checkNodeState(statePath, id, hooks.init);
+  const transport = makeTransport(cfg, id);
+  const frameMax = transport.maxFrameBytes;
+  const opBytesMax = frameMax - ENVELOPE_BYTES - 256;
+  const storageOpts = { path: statePath, synchronous: cfg.synchronous, appliedLog: false };
+  const storage = cfg.commitThread
+    ? await AsyncStorage.open(storageOpts)
+    : new Storage(storageOpts);
+  const stack = kvRaft({
+    ...KV_SERVE_RAFT,
+    // An append's entries within one frame, with room for its envelope.
+    batchBytesMax: Math.max(1, frameMax - ENVELOPE_BYTES - 1024),
+    ...hooks.raft,
+  });
+  const driver = new Driver<unknown, RaftKvCommand, KvResult>({
+    id,
+    nodes: ids,
+    stack,
+    transport,
+    storage,
+    frame: frameOptions(cfg),
+    trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
+    onDeliver: hooks.onResult,
+    onFatal: hooks.onFatal,
+  });
+  try {
+    await driver.start();
+  } catch (e) {
+    await transport.close();
+    await storage.close();
+    throw e;
+  }
+  return {
+    id,
+    driver,
+    opBytesMax,
+    command: (cmd) => {
+      const size = payloadSize(cmd, COMMAND_DEPTH);
+      if (size > opBytesMax) {
+        throw new SteadfastError(
+          'frame-too-large',
+          `operation of ${size} bytes: at most ${opBytesMax} fit one ${cfg.transport} frame`,
+        );
+      }
+      driver.command(cmd);
+    },
+    store: () => {
+      const p = driver.protocol;
+      return p instanceof RaftKv ? p : undefined;
+    },
+    close: () => driver.close(),
+  };
+}
