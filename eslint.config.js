@@ -130,8 +130,9 @@ const LAYERS = {
   'src/viz': ['src/core', 'src/check'],
   // The runtime runs any protocol of the matrix registry on real nodes (registry-stack.ts): the
   // registry is where a protocol's stack, workload and specification are named, and src/matrix
-  // imports nothing of the runtime, so the graph stays acyclic.
-  'src/runtime': ['src/core', 'src/platform', 'src/protocols', 'src/matrix'],
+  // imports nothing of the runtime, so the graph stays acyclic. It judges its real runs with the
+  // same checkers as the simulator (src/check, which imports only src/core).
+  'src/runtime': ['src/core', 'src/platform', 'src/protocols', 'src/check', 'src/matrix'],
   'src/matrix': ['src/core', 'src/platform', 'src/protocols', 'src/sim', 'src/check'],
   'src/scenarios': ['src/core', 'src/platform', 'src/protocols', 'src/sim', 'src/check', 'src/viz'],
   'src/cli': [
@@ -148,6 +149,10 @@ const LAYERS = {
   ],
   // The store's HTTP client (src/client/kv-client.ts): global fetch only, imports nothing.
   'src/client': [],
+  // The npm package's entry points (package.json `exports`): each re-exports a chosen surface.
+  'src/index.ts': ['src/core', 'src/protocols', 'src/runtime', 'src/client'],
+  'src/sim.ts': ['src/core', 'src/protocols', 'src/sim', 'src/matrix'],
+  'src/check.ts': ['src/core', 'src/check'],
 };
 
 /**
@@ -244,7 +249,7 @@ const layersRule = {
 };
 
 export default defineConfig([
-  globalIgnores(['**/node_modules/', 'out/', 'artifacts/', 'test/lint-fixtures/**']),
+  globalIgnores(['**/node_modules/', 'out/', 'artifacts/', 'dist/', 'test/lint-fixtures/**']),
 
   // 2. Plain JavaScript (scripts/*.mjs, bin/*.mjs, this file): recommended only, Node globals.
   {

@@ -34,32 +34,45 @@ import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
-import { ensureOutputDir, intArg, nodesOption } from './args.ts';
-import { FORM_MEANING, formOf } from '../check/classify.ts';
-import { checkGuarantee, summarize } from '../check/guarantees.ts';
-import { fail, formatVerdicts, pass, type Verdict } from '../check/verdict.ts';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import {
+  checkOutputFile,
+  ensureOutputDir,
+  intArg,
+  nodesOption,
+  UsageError,
+  writeOutput,
+} from './args.ts';
+import { formatVerdicts } from '../check/verdict.ts';
 import { nodeIds } from '../core/ids.ts';
 import { createRng } from '../core/rng.ts';
 import { toJsonLines } from '../core/trace.ts';
 import { findProtocol, protocols } from '../matrix/registry.ts';
 import type { Guarantee } from '../protocols/delivery/guarantees.ts';
-import { formatAccounting, type Accounting } from '../runtime/accounting.ts';
+import { formatAccounting } from '../runtime/accounting.ts';
 import {
-  channelPlan,
+  byzantineNodes,
   DEFAULT_QUIET_MS,
   describeFault,
   FAULT_MODELS,
   faultSchedule,
   needsNetworkFaults,
   randomFaults,
-  runCluster,
+  type ClusterFault,
   type FaultModel,
   type Settled,
 } from '../runtime/cluster.ts';
+import { netnsClusterUnavailable } from '../runtime/netns.ts';
 import { nftUnavailable } from '../runtime/nft.ts';
 import { runNodeMain } from '../runtime/node-run.ts';
-import { registryPlan } from '../runtime/registry-stack.ts';
+import { formLine, runRealCell } from '../runtime/real-cell.ts';
+import {
+  runRealMatrix,
+  type RealMatrixOptions,
+  type RealMatrixResult,
+} from '../runtime/real-matrix.ts';
+import { realMatrixReport } from './real-matrix-report.ts';
+import { renderMatrixReport } from '../viz/html.ts';
 
 interface ClusterFlags {
   nodes: number;
@@ -69,7 +82,12 @@ interface ClusterFlags {
   messages: number;
   kills: number;
   pauses: number;
-  faults?: FaultModel;
+  faults?: FaultModel[];
+  network?: 'netns' | 'loopback';
+  matrix?: boolean;
+  protocols?: string[];
+  runs: number;
+  html?: string;
   faultMs: number;
   livenessMs: number;
   seed?: number;
@@ -147,12 +165,34 @@ export function registerRuntimeCommands(
     )
     .addOption(
       new Option(
-        '--faults <model>',
-        'a matrix fault model injected for real (instead of --kills/--pauses), its schedule drawn from --seed and printed; omission and partition use nftables (root, UDP)',
+        '--faults <models>',
+        `matrix fault models injected for real (instead of --kills/--pauses), comma-separated with --matrix, else one: ${FAULT_MODELS.join(', ')}; the schedule is drawn from --seed and printed; network faults and byzantine use nftables (root)`,
       )
-        .choices([...FAULT_MODELS])
+        .argParser(faultList)
         .conflicts(['kills', 'pauses']),
     )
+    .addOption(
+      new Option(
+        '--network <kind>',
+        'netns: each node in a network namespace of its own on a bridge (root); loopback: 127.0.0.x each (network faults over UDP only); default netns where the kernel allows it, else loopback',
+      ).choices(['netns', 'loopback']),
+    )
+    .option(
+      '--matrix',
+      'run a grid of cells (--protocols × --faults, --runs each) on real processes, each beside the simulator’s form for the same cell; exit 1 if a real cell is worse',
+    )
+    .addOption(
+      new Option(
+        '--protocols <names>',
+        'with --matrix: registry protocols, comma-separated',
+      ).argParser(protocolList),
+    )
+    .addOption(
+      new Option('--runs <k>', 'with --matrix: real runs per cell (seeds --seed, --seed+1, …)')
+        .default(1)
+        .argParser(intArg('--runs', 1, 100)),
+    )
+    .option('--html <file>', 'with --matrix: write the grid as an HTML report')
     .addOption(
       new Option('--fault-ms <ms>', 'the faults (and the workload) happen in the first <ms> ms')
         .default(2000)
@@ -175,112 +215,99 @@ export function registerRuntimeCommands(
     .option('--dir <dir>', 'working directory (config, data, trace); default: a temporary one')
     .option('--keep', 'keep the temporary working directory')
     .action(async (opts: ClusterFlags) => {
+      const network = chooseNetwork(opts.network, writeErr);
+      if (network === undefined) {
+        process.exitCode = 2;
+        return;
+      }
+      if (opts.matrix === true) {
+        process.exitCode = await clusterMatrix(opts, network, write, writeErr);
+        return;
+      }
+      for (const [flag, v] of [
+        ['--protocols', opts.protocols],
+        ['--html', opts.html],
+      ] as const) {
+        if (v !== undefined) throw new UsageError(`${flag} goes with --matrix`);
+      }
+      if (opts.faults !== undefined && opts.faults.length !== 1) {
+        throw new UsageError(
+          `--faults takes one model without --matrix, got ${opts.faults.join(',')}`,
+        );
+      }
+      const model = opts.faults?.[0];
       if (opts.dir !== undefined) ensureOutputDir('--dir', opts.dir);
       const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'steadfast-cluster-'));
       const seed = opts.seed ?? randomInt(0, 2 ** 32 - 1);
       const ids = nodeIds(opts.nodes);
       const entry = opts.protocol === undefined ? undefined : findProtocol(opts.protocol);
-      const runMs = opts.faultMs + opts.livenessMs;
-      const faults =
-        opts.faults === undefined
-          ? randomFaults(createRng(seed).fork('faults'), {
-              kills: opts.kills,
-              pauses: opts.pauses,
-              withinMs: opts.faultMs,
-            })
-          : faultSchedule(opts.faults, createRng(seed).fork('faults'), {
-              ids,
-              withinMs: opts.faultMs,
-            });
-      if (needsNetworkFaults(faults)) {
-        const why =
-          opts.transport !== 'udp'
-            ? 'it needs --transport udp (a TCP client socket is not bound to its node address)'
-            : nftUnavailable();
-        if (why !== undefined) {
-          writeErr(`error: --faults ${opts.faults ?? ''} cannot be injected here: ${why}\n`);
-          process.exitCode = 2;
-          return;
-        }
+      let schedule: ClusterFault[];
+      try {
+        schedule =
+          model === undefined
+            ? randomFaults(createRng(seed).fork('faults'), {
+                kills: opts.kills,
+                pauses: opts.pauses,
+                withinMs: opts.faultMs,
+              })
+            : faultSchedule(model, createRng(seed).fork('faults'), {
+                ids,
+                withinMs: opts.faultMs,
+              });
+      } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message : String(e));
       }
-      if (opts.faults !== undefined) {
+      const why = faultsProblem(schedule, opts, network, entry !== undefined);
+      if (why !== undefined) {
+        writeErr(`error: --faults ${model ?? ''} cannot be injected here: ${why}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      if (model !== undefined) {
         write(
-          `fault schedule (--faults ${opts.faults}, seed ${seed}): ` +
-            `${faults.map(describeFault).join('; ')}\n`,
+          `fault schedule (--faults ${model}, seed ${seed}): ` +
+            `${schedule.map(describeFault).join('; ')}\n`,
         );
       }
-      const withLiveness = entry !== undefined || opts.faults !== undefined;
       try {
-        const r = await runCluster({
+        const cell = await runRealCell({
+          ...(entry === undefined ? { guarantee: opts.guarantee } : { protocol: entry.name }),
+          fault: model ?? { label: 'kills and pauses', schedule },
+          seed,
           nodes: opts.nodes,
           transport: opts.transport,
-          stack:
-            entry === undefined
-              ? { guarantee: opts.guarantee, effect: 'counter' }
-              : { protocol: entry.name },
-          plan:
-            entry === undefined
-              ? channelPlan(ids, opts.messages, opts.faultMs)
-              : registryPlan(entry.name, ids, {
-                  messages: opts.messages,
-                  faultPhaseMs: opts.faultMs,
-                  runMs,
-                  seed,
-                }),
-          faults,
-          seed,
-          ...(withLiveness ? { runMs } : {}),
-          ...(entry === undefined
-            ? {}
-            : {
-                // Every node is on loopback, whose MTU is 64 KiB: a registry stack's messages
-                // (a Raft append of a whole batch, a snapshot) are not sized for 1,200 bytes.
-                udpMaxDatagramBytes: 65_507,
-              }),
+          network,
+          messages: opts.messages,
+          faultMs: opts.faultMs,
+          // The channel's runs without --faults end once settled (no liveness phase).
+          livenessMs: entry !== undefined || model !== undefined ? opts.livenessMs : 0,
           dir,
           log: (line) => {
             write(`  ${line}\n`);
           },
         });
+        const r = cell.cluster;
         const tracePath = join(dir, 'trace.jsonl');
         writeFileSync(tracePath, toJsonLines(r.trace));
-        const verdicts = [
-          ...(entry === undefined
-            ? checkGuarantee(r.trace, opts.guarantee, { correct: 'up-at-end' })
-            : entry.check(r.trace, { nodes: ids, correct: 'up-at-end', byzantine: [] })),
-          accountedVerdict(r.accounting),
-        ];
-        const sum = summarize(verdicts);
         const a = r.accounting;
         write(
-          `\n${opts.nodes} processes over ${opts.transport}, ` +
+          `\n${opts.nodes} processes over ${opts.transport}${network === 'netns' ? ' (a network namespace each)' : ''}, ` +
             `${entry === undefined ? `${opts.guarantee} channel` : entry.name}, seed ${seed}, ` +
             `${(r.elapsedMs / 1000).toFixed(1)} s${settledText(r.settled, a.notDone)}\n`,
         );
         write(`faults: ${r.faults.length === 0 ? 'none' : r.faults.join('; ')}\n`);
         write(`operations: ${formatAccounting(a)}\n`);
         if (a.notDoneOps.length > 0) write(`not done: ${a.notDoneOps.join('; ')}\n`);
-        write(formatVerdicts(verdicts));
+        write(formatVerdicts([...cell.verdicts]));
         const kept = opts.dir !== undefined || opts.keep === true;
         write(
-          `verdict: ${sum.safe ? 'safe' : 'NOT SAFE'}, ${sum.live ? 'live' : 'NOT LIVE'}` +
+          `verdict: ${cell.safe ? 'safe' : 'NOT SAFE'}, ${cell.live ? 'live' : 'NOT LIVE'}` +
             ` (${r.trace.length} trace events${kept ? `, written to ${tracePath}` : ''})\n`,
         );
-        if (opts.faults !== undefined) {
-          const form = formOf(sum.safe, sum.live);
-          const first =
-            verdicts.find((v) => !v.holds && v.kind === 'safety') ?? verdicts.find((v) => !v.holds);
-          write(
-            `form under ${opts.faults}: ${form} (${FORM_MEANING[form]})` +
-              (first === undefined
-                ? ''
-                : `; first violation: ${first.property} (${first.kind}): ${first.violation?.message ?? ''}`) +
-              `\nrepeat the schedule: steadfast cluster --faults ${opts.faults} --seed ${seed}` +
-              ` --nodes ${opts.nodes}${opts.transport === 'tcp' ? ' --transport tcp' : ''}${entry === undefined ? ` --guarantee ${opts.guarantee}` : ` --protocol ${entry.name}`}` +
-              ` --messages ${opts.messages} --fault-ms ${opts.faultMs} --liveness-ms ${opts.livenessMs}\n`,
-          );
+        if (model !== undefined) {
+          write(`${formLine(model, cell)}\nrepeat the schedule: ${cell.repeat}\n`);
         }
-        if (!sum.safe || !sum.live) process.exitCode = 1;
+        if (!cell.safe || !cell.live) process.exitCode = 1;
       } finally {
         if (opts.dir === undefined && opts.keep !== true)
           rmSync(dir, { recursive: true, force: true });
@@ -289,33 +316,183 @@ export function registerRuntimeCommands(
     });
 }
 
+/** `--faults a,b`: each a real fault model. */
+function faultList(v: string): FaultModel[] {
+  const list = v.split(',').map((x) => x.trim());
+  const bad = list.filter((x) => !(FAULT_MODELS as readonly string[]).includes(x));
+  if (bad.length > 0 || list.length === 0) {
+    throw new InvalidArgumentError(
+      `unknown fault model ${bad.map((b) => JSON.stringify(b)).join(', ')}; accepted: ${FAULT_MODELS.join(', ')}`,
+    );
+  }
+  return [...new Set(list)] as FaultModel[];
+}
+
+/** `--protocols a,b`: each a registry protocol. */
+function protocolList(v: string): string[] {
+  const names = protocols().map((e) => e.name);
+  const list = v.split(',').map((x) => x.trim());
+  const bad = list.filter((x) => !names.includes(x));
+  if (bad.length > 0 || list.length === 0) {
+    throw new InvalidArgumentError(
+      `unknown protocol ${bad.map((b) => JSON.stringify(b)).join(', ')}; accepted: ${names.join(', ')}`,
+    );
+  }
+  return [...new Set(list)];
+}
+
+/** The network the nodes live on: the flag, else namespaces where the kernel allows them. */
+function chooseNetwork(
+  flag: 'netns' | 'loopback' | undefined,
+  writeErr: (s: string) => void,
+): 'netns' | 'loopback' | undefined {
+  const why = netnsClusterUnavailable();
+  if (flag === 'netns' && why !== undefined) {
+    writeErr(`error: --network netns cannot be used here: ${why}; use --network loopback\n`);
+    return undefined;
+  }
+  if (flag !== undefined) return flag;
+  if (why !== undefined) {
+    writeErr(`note: nodes run on loopback, not in network namespaces of their own: ${why}\n`);
+    return 'loopback';
+  }
+  return 'netns';
+}
+
+/** Why `schedule` cannot be injected with these flags here, or undefined. */
+function faultsProblem(
+  schedule: readonly ClusterFault[],
+  opts: ClusterFlags,
+  network: 'netns' | 'loopback',
+  registry: boolean,
+): string | undefined {
+  if (byzantineNodes(schedule).length > 0 && !registry) {
+    return 'byzantine needs --protocol (the registry defines the adversary)';
+  }
+  if (!needsNetworkFaults(schedule) || network === 'netns') return undefined;
+  return opts.transport !== 'udp'
+    ? 'on loopback it needs --transport udp (a TCP client socket is not bound to its node address; --network netns has no such limit)'
+    : nftUnavailable();
+}
+
+/** `cluster --matrix`: the grid, printed beside the simulator's forms; its exit code. */
+async function clusterMatrix(
+  opts: ClusterFlags,
+  network: 'netns' | 'loopback',
+  write: (s: string) => void,
+  writeErr: (s: string) => void,
+): Promise<number> {
+  if (opts.protocol !== undefined)
+    throw new UsageError('--matrix takes --protocols, not --protocol');
+  const names = opts.protocols ?? ['eager-rb', 'logged-eager-rb', 'gossip-rb', 'bracha'];
+  const faults = opts.faults ?? ['crash', 'crash-recover', 'omission', 'partition'];
+  if (faults.includes('byzantine') && opts.nodes < 4) {
+    throw new UsageError('byzantine needs --nodes 4 or more (f = ⌊(N−1)/3⌋ liars)');
+  }
+  for (const f of faults) {
+    const why = faultsProblem(
+      faultSchedule(f, createRng(1), { ids: nodeIds(opts.nodes), withinMs: opts.faultMs }),
+      opts,
+      network,
+      true,
+    );
+    if (why !== undefined) {
+      writeErr(`error: --faults ${f} cannot be injected here: ${why}\n`);
+      return 2;
+    }
+  }
+  if (opts.html !== undefined) checkOutputFile('--html', opts.html);
+  if (opts.dir !== undefined) ensureOutputDir('--dir', opts.dir);
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'steadfast-cluster-matrix-'));
+  const seed = opts.seed ?? randomInt(0, 2 ** 32 - 1);
+  const mo: RealMatrixOptions = {
+    protocols: names,
+    faults,
+    runs: opts.runs,
+    seed,
+    nodes: opts.nodes,
+    transport: opts.transport,
+    network,
+    messages: opts.messages,
+    faultMs: opts.faultMs,
+    livenessMs: opts.livenessMs,
+    dir,
+    log: (line) => {
+      write(`${line}\n`);
+    },
+    onCell: (c) => {
+      for (const run of c.runs) {
+        write(
+          `  ${c.protocol} × ${c.fault}, seed ${run.seed}: ${run.form} (${(run.elapsedMs / 1000).toFixed(1)} s)` +
+            `${run.cell.first === undefined ? '' : ` — ${run.cell.first.property}: ${run.cell.first.violation?.message ?? ''}`}\n`,
+        );
+      }
+      if (c.worse.length > 0) {
+        write(
+          `  !!! REAL IS WORSE THAN THE SIMULATOR: ${c.protocol} × ${c.fault} is ${c.form} here, ${c.sim.form} in the simulator ` +
+            `(${c.sim.column} column, ${c.sim.seeds} seeds): the real runs lack ${c.worse.join(' and ')}. ` +
+            `A bug in the simulator's fault model or in the runtime. Repeat: ${c.runs.find((r) => !r.safe || !r.live)?.repeat ?? ''}\n`,
+        );
+      }
+    },
+  };
+  write(
+    `real matrix: ${names.length} protocols × ${faults.length} fault models × ${opts.runs} run${opts.runs === 1 ? '' : 's'}, ` +
+      `${opts.nodes} processes each over ${opts.transport}${network === 'netns' ? ', a network namespace each' : ', loopback'}, seed ${seed}\n`,
+  );
+  try {
+    const r = await runRealMatrix(mo);
+    write(`\n${formatRealMatrix(r, names, faults)}`);
+    const worse = r.cells.filter((c) => c.worse.length > 0);
+    write(
+      worse.length === 0
+        ? `no real cell is worse than the simulator's (${r.cells.length} cells, ${(r.wallMs / 1000).toFixed(0)} s)\n`
+        : `!!! ${worse.length} real cell${worse.length === 1 ? ' is' : 's are'} WORSE than the simulator's: ${worse.map((c) => `${c.protocol} × ${c.fault}`).join(', ')}\n`,
+    );
+    if (opts.html !== undefined) {
+      writeOutput('--html', opts.html, renderMatrixReport(realMatrixReport(r, mo)));
+      write(`HTML report: ${opts.html}\n`);
+    }
+    return worse.length > 0 ? 1 : 0;
+  } finally {
+    if (opts.dir === undefined && opts.keep !== true) rmSync(dir, { recursive: true, force: true });
+    else write(`working directory kept: ${dir}\n`);
+  }
+}
+
+/** The grid as text: each cell `real / simulator`, a worse cell marked `!!`. */
+export function formatRealMatrix(
+  r: RealMatrixResult,
+  names: readonly string[],
+  faults: readonly FaultModel[],
+): string {
+  const head = ['protocol', ...faults.map((f) => (f === 'pause' ? 'pause (sim: none)' : f))];
+  const rows = names.map((p) => [
+    p,
+    ...faults.map((f) => {
+      const c = r.cells.find((x) => x.protocol === p && x.fault === f);
+      return c === undefined ? '–' : `${c.worse.length > 0 ? '!! ' : ''}${c.form} / ${c.sim.form}`;
+    }),
+  ]);
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd() + '\n';
+  return (
+    'each cell: real form / simulator form (same protocol and fault model)\n' +
+    line(head) +
+    rows.map(line).join('')
+  );
+}
+
 function settledText(settled: Settled, notDone: number): string {
   if (settled === 'done') return '';
   if (settled === 'quiet') {
     return ` (stopped: no delivery for ${DEFAULT_QUIET_MS / 1000} s, ${notDone} operations not done)`;
   }
   return ' (did NOT settle in time)';
-}
-
-/**
- * The accounting as a verdict: every planned operation has one fate (refused, rejected, in
- * doubt, done, not done: asserted in accounting.ts), and the supervisor's record agrees with the
- * nodes' durable traces (nothing a node accepted is missing unless it crashed after; nothing is
- * in them that was not handed over). Not done operations are judged by the specification.
- */
-function accountedVerdict(a: Accounting): Verdict {
-  if (a.untraced.length === 0 && a.unplanned.length === 0) {
-    return pass('accounted', 'safety', a.planned);
-  }
-  const parts = [
-    ...(a.untraced.length > 0
-      ? [
-          `accepted by a node that never crashed after, yet not in its durable trace: ${a.untraced.join('; ')}`,
-        ]
-      : []),
-    ...(a.unplanned.length > 0
-      ? [`accepted in a trace, never handed over: ${a.unplanned.join('; ')}`]
-      : []),
-  ];
-  return fail('accounted', 'safety', a.planned, parts.join('; '), []);
 }

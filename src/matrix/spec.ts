@@ -19,6 +19,7 @@ import { generateNemesis, shuffle, type TimedAction } from '../sim/nemesis.ts';
 import type { LinkFaults } from '../sim/network.ts';
 import { Simulator, type ScheduledCommand, type SimOptions } from '../sim/simulator.ts';
 import type { Verdict } from '../check/verdict.ts';
+import { GENERIC_TAMPER_PROBABILITY } from './liar.ts';
 import { findProtocol, type ProtocolEntry } from './registry.ts';
 
 export const FAULT_MODELS = [
@@ -260,7 +261,8 @@ export function simOptions(spec: RunSpec, entry: ProtocolEntry = findProtocol(sp
       ? {
           byzantine: {
             nodes: spec.byzantine,
-            tamperProbability: entry.byzantineStack === undefined ? 0.5 : 0.3,
+            tamperProbability:
+              entry.byzantineStack === undefined ? GENERIC_TAMPER_PROBABILITY : 0.3,
             impersonate: spec.faults === 'byzantine-noauth',
             ...(entry.tamper === undefined ? {} : { tamper: entry.tamper }),
           },

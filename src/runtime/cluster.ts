@@ -50,6 +50,7 @@ import { accountOps, deliveryCompletion, completionKey, type Accounting } from '
 import type { ChannelStackConfig } from './config.ts';
 import { mergeTraces, parseTraceLines } from './merge.ts';
 import { freeTcpPort, freeUdpPort } from './ports.ts';
+import { NETNS_NODE_PORT, NodeNamespaces, netnsClusterUnavailable } from './netns.ts';
 import { NftFaults, nftUnavailable, omissionRule, partitionRules } from './nft.ts';
 import { NodeProcess } from './process.ts';
 import { Storage } from './storage.ts';
@@ -88,15 +89,33 @@ export type ClusterFault =
       readonly atMs: number;
       readonly durationMs: number;
       readonly groups: readonly [readonly NodeId[], readonly NodeId[]];
+    }
+  | {
+      /** From the start, `nodes` run the registry's adversary instead of the protocol. */
+      readonly kind: 'byzantine';
+      readonly atMs: 0;
+      readonly nodes: readonly NodeId[];
     };
 
 /** The matrix's fault models `steadfast cluster --faults` injects for real. */
-export const FAULT_MODELS = ['crash', 'crash-recover', 'pause', 'omission', 'partition'] as const;
+export const FAULT_MODELS = [
+  'crash',
+  'crash-recover',
+  'pause',
+  'omission',
+  'partition',
+  'byzantine',
+] as const;
 export type FaultModel = (typeof FAULT_MODELS)[number];
 
-/** Whether a schedule needs kernel rules (nft.ts) and a loopback address per node. */
+/** Whether a schedule needs kernel rules (nft.ts) and an address per node. */
 export function needsNetworkFaults(faults: readonly ClusterFault[]): boolean {
   return faults.some((f) => f.kind === 'omission' || f.kind === 'partition');
+}
+
+/** The nodes a schedule makes Byzantine (they run the registry's adversary from the start). */
+export function byzantineNodes(faults: readonly ClusterFault[]): NodeId[] {
+  return faults.flatMap((f) => (f.kind === 'byzantine' ? [...f.nodes] : []));
 }
 
 /** The loopback address of node number `i` (1-based) when nodes need their own: 127.0.0.(i+1). */
@@ -132,6 +151,11 @@ export interface ClusterOptions {
   readonly settleTimeoutMs?: number;
   /** HMAC-authenticate every frame (a random cluster secret). Default true. */
   readonly auth?: boolean;
+  /**
+   * Where the nodes live: `loopback` (127.0.0.1, or 127.0.0.x each when network faults need an
+   * address per node; default) or `netns` (a network namespace each on a bridge, netns.ts).
+   */
+  readonly network?: 'loopback' | 'netns';
   /** `udp.maxDatagramBytes` of the config (default: the config's default, 1,200). */
   readonly udpMaxDatagramBytes?: number;
   /** Progress lines. */
@@ -198,9 +222,11 @@ export function describeFault(f: ClusterFault): string {
     case 'pause':
       return `${f.atMs} ms: SIGSTOP ${who(f.node)} for ${f.pauseMs} ms`;
     case 'omission':
-      return `${f.atMs} ms: drop ${f.percent}% of UDP between nodes for ${f.durationMs} ms`;
+      return `${f.atMs} ms: drop ${f.percent}% of the packets between nodes for ${f.durationMs} ms`;
     case 'partition':
       return `${f.atMs} ms: partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}} for ${f.durationMs} ms`;
+    case 'byzantine':
+      return `from the start: ${f.nodes.join(', ')} run${f.nodes.length === 1 ? 's' : ''} the registry's adversary (Byzantine)`;
     default: {
       const never: never = f;
       throw new RangeError(`unknown fault ${JSON.stringify(never)}`);
@@ -216,6 +242,8 @@ export function describeFault(f: ClusterFault): string {
  *   pause          two SIGSTOPs of 200–1000 ms (then SIGCONT), one at a time
  *   omission       20–40% of the nodes' UDP datagrams dropped by the kernel for most of the phase
  *   partition      a minority group cut off from the rest for a third to two thirds of the phase
+ *   byzantine      ⌊(n−1)/3⌋ nodes (n ≥ 4) run the registry's adversary from the start, plus the
+ *                  omission schedule (as the simulator's byzantine column adds its losses)
  */
 export function faultSchedule(
   model: FaultModel,
@@ -260,6 +288,20 @@ export function faultSchedule(
       const atMs = rng.int(Math.floor(within / 4));
       return [
         { kind: 'omission', atMs, durationMs: within - atMs, percent: rng.intBetween(20, 40) },
+      ];
+    }
+    case 'byzantine': {
+      const f = Math.floor((ids.length - 1) / 3);
+      if (f < 1) {
+        throw new RangeError(
+          `byzantine needs at least 4 nodes (f = ⌊(N−1)/3⌋ liars, here ${ids.length} nodes: 0)`,
+        );
+      }
+      const sort = (a: NodeId[]) => a.sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
+      const liars = sort(shuffled().slice(0, f));
+      return [
+        { kind: 'byzantine', atMs: 0, nodes: liars },
+        ...faultSchedule('omission', rng, opts),
       ];
     }
     case 'partition': {
@@ -307,12 +349,25 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     if (!ids.includes(c.node))
       throw new RangeError(`plan: no node ${c.node} among ${ids.join(', ')}`);
   }
+  const mode = opts.network ?? 'loopback';
   const network = needsNetworkFaults(opts.faults);
-  if (network) {
+  const liars = byzantineNodes(opts.faults);
+  if (liars.length > 0 && !('protocol' in opts.stack)) {
+    throw new SteadfastError(
+      'bad-argument',
+      'a Byzantine fault needs a registry protocol (--protocol): the registry defines its adversary',
+    );
+  }
+  if (mode === 'netns') {
+    const why = netnsClusterUnavailable();
+    if (why !== undefined) {
+      throw new SteadfastError('bad-argument', `cannot give each node a namespace: ${why}`);
+    }
+  } else if (network) {
     if (opts.transport !== 'udp') {
       throw new SteadfastError(
         'bad-argument',
-        'omission and partition faults need --transport udp (a TCP client socket is not bound to its node address)',
+        'omission and partition faults on loopback need --transport udp (a TCP client socket is not bound to its node address; --network netns has no such limit)',
       );
     }
     const why = nftUnavailable();
@@ -321,8 +376,20 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     }
   }
   makeDirs(opts.dir); // not mkdirSync(recursive): it spins forever on /proc/… (platform/dirs.ts)
+  const segment = mode === 'netns' ? NodeNamespaces.create(ids) : undefined;
+  /** The kernel tables network faults are rules in: the host's, or one per node namespace. */
+  const tables =
+    segment !== undefined
+      ? segment.namespaces().map((ns) => new NftFaults('steadfast', ns))
+      : network
+        ? [new NftFaults()]
+        : [];
   const nodes: Record<string, { host: string; port: number }> = {};
   for (const [i, id] of ids.entries()) {
+    if (segment !== undefined) {
+      nodes[id] = { host: segment.hostOf(id), port: NETNS_NODE_PORT };
+      continue;
+    }
     const host = network ? nodeHost(i + 1) : '127.0.0.1';
     nodes[id] = {
       host,
@@ -337,7 +404,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       {
         nodes,
         transport: opts.transport,
-        stack: opts.stack,
+        stack: liars.length > 0 ? { ...opts.stack, byzantine: liars } : opts.stack,
         ...(opts.auth === false ? {} : { auth: { secretHex: randomBytes(32).toString('hex') } }),
         dataDir: './data',
         trace: true,
@@ -379,7 +446,13 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   const procs = new Map(
     ids.map((id) => [
       id,
-      new NodeProcess({ id, configPath, deliveries: true, onLine: onLine(id) }),
+      new NodeProcess({
+        id,
+        configPath,
+        deliveries: true,
+        onLine: onLine(id),
+        ...(segment === undefined ? {} : { netns: segment.nsOf(id) }),
+      }),
     ]),
   );
   const proc = (id: NodeId): NodeProcess => {
@@ -389,28 +462,36 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   };
   const started = Date.now();
   const rng = createRng(opts.seed ?? 1).fork('cluster');
-  const table = network ? new NftFaults() : undefined;
   /** The network faults now in force, by fault index: their rules. */
   const netRules = new Map<number, readonly string[]>();
   const applyNet = (): void => {
-    table?.install([...netRules.values()].flat());
+    for (const t of tables) t.install([...netRules.values()].flat());
   };
-  // On SIGINT/SIGTERM the finally below never runs: remove the rules and the nodes, then exit.
+  const dropped = (): number => tables.reduce((sum, t) => sum + t.dropped(), 0);
+  const removeKernelState = (): void => {
+    for (const t of tables) t.delete();
+    segment?.delete();
+  };
+  const kernelState = tables.length > 0 || segment !== undefined;
+  // On SIGINT/SIGTERM the finally below never runs: remove the rules, the namespaces and the
+  // nodes, then exit.
   const onSignal = (sig: NodeJS.Signals) => {
-    table?.delete();
     for (const p of procs.values()) {
       if (p.pid !== undefined && p.running) process.kill(p.pid, 'SIGKILL');
     }
+    removeKernelState();
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
-  if (table !== undefined) {
+  if (kernelState) {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
   try {
     await Promise.all([...procs.values()].map((p) => p.start()));
     log(
-      `${ids.length} nodes up (${opts.transport}, ${stackName(opts.stack)}); config ${configPath}`,
+      `${ids.length} nodes up (${opts.transport}, ${stackName(opts.stack)}` +
+        (segment === undefined ? '' : `, a network namespace each (sfc${segment.tag}-*, 10.77.0.0/24 on a bridge)`) +
+        `${liars.length === 0 ? '' : `; Byzantine: ${liars.join(', ')}`}); config ${configPath}`,
     );
     const t0 = now();
     supervisor.push({ t: t0, type: 'note', text: 'workload begins' });
@@ -462,21 +543,28 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       return undefined;
     };
     const faultRuns = opts.faults.map(async (f, index) => {
+      if (f.kind === 'byzantine') {
+        supervisor.push({ t: t0, type: 'note', text: describeFault(f) });
+        faults.push(describeFault(f));
+        return;
+      }
       await sleep(t0 + f.atMs - now());
       if (f.kind === 'omission' || f.kind === 'partition') {
         const what =
           f.kind === 'omission'
-            ? `drop ${f.percent}% of UDP between nodes`
+            ? `drop ${f.percent}% of ${opts.transport.toUpperCase()} between nodes`
             : `partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}}`;
         netRules.set(
           index,
           f.kind === 'omission'
-            ? [omissionRule(ids.map(hostOf), f.percent)]
+            ? [omissionRule(ids.map(hostOf), f.percent, opts.transport)]
             : partitionRules(f.groups[0].map(hostOf), f.groups[1].map(hostOf)),
         );
         applyNet();
         supervisor.push({ t: now(), type: 'note', text: `${what} (nftables)` });
-        log(`${what} (nftables table inet ${table?.name ?? '?'})`);
+        log(
+          `${what} (nftables ${segment === undefined ? `table inet ${tables[0]?.name ?? '?'}` : "tables in each node's namespace"})`,
+        );
         await sleep(f.durationMs);
         netRules.delete(index);
         applyNet();
@@ -528,20 +616,21 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     });
     await workload;
     await Promise.all(faultRuns);
-    if (table !== undefined) {
+    if (tables.length > 0 && network) {
       netRules.clear();
-      table.delete();
-      faults.push(`the kernel dropped ${table.dropped()} packets`);
-      log(`nftables table inet ${table.name} removed; ${table.dropped()} packets were dropped`);
+      for (const t of tables) t.delete();
+      faults.push(`the kernel dropped ${dropped()} packets`);
+      log(`nftables tables removed; ${dropped()} packets were dropped`);
     }
     await sleep(t0 + (opts.runMs ?? 0) - now());
     supervisor.push({ t: now(), type: 'note', text: 'workload and faults end: settling' });
     log(`${ops.filter((o) => o.handed === 'written').length} commands handed over; settling`);
 
     // Settle: every command handed over answered, and done or in doubt; then calm.
+    // A Byzantine node's commands are its adversary's: nothing obliges it to complete them.
     const open = (): number =>
       ops.filter((o, k) => {
-        if (o.handed !== 'written') return false;
+        if (o.handed !== 'written' || liars.includes(o.node)) return false;
         const p = proc(o.node);
         const died = (lastKill.get(o.node) ?? -Infinity) >= o.t || p.starts !== wroteTo[k];
         if (died) return false; // in doubt: it will never be answered or done by that process
@@ -595,12 +684,13 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       accounting: accountOps(ops, trace),
     };
   } finally {
-    table?.delete();
-    if (table !== undefined) {
+    for (const t of tables) t.delete();
+    if (kernelState) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
     await Promise.all([...procs.values()].map((p) => p.stop(2000)));
+    segment?.delete(); // after the processes: a namespace goes once its last process has left
   }
 }
 

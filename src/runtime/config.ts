@@ -83,6 +83,8 @@ const protocolStack = z
   .object({
     protocol: z.string(),
     options: z.record(z.string(), z.unknown()).default({}),
+    /** Nodes that run the registry's adversary instead (tests of Byzantine tolerance). */
+    byzantine: z.array(z.string()).default([]),
   })
   .strict();
 
@@ -223,6 +225,14 @@ export function parseConfig(json: unknown, baseDir = '.'): ClusterConfig {
     throw new ConfigError(
       `reliable: tunes the channel's link only; registry protocol ${cfg.stack.protocol} builds its links with the registry's settings (remove "reliable" or use the channel form)`,
     );
+  }
+  if (isProtocolStack(cfg.stack)) {
+    const unknown = cfg.stack.byzantine.filter((b) => !(b in cfg.nodes));
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        `stack.byzantine: ${unknown.join(', ')} not among the nodes (${Object.keys(cfg.nodes).join(', ')})`,
+      );
+    }
   }
   if (cfg.udp.packBytes !== undefined && cfg.udp.packBytes < cfg.udp.maxDatagramBytes) {
     throw new ConfigError(

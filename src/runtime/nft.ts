@@ -47,18 +47,30 @@ function probe(): string | undefined {
   return undefined;
 }
 
-function nft(script: string): void {
-  execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] });
+/** `nft args…`, inside network namespace `netns` when given. */
+function nftArgv(netns: string | undefined, args: readonly string[]): [string, string[]] {
+  return netns === undefined
+    ? ['nft', [...args]]
+    : ['ip', ['netns', 'exec', netns, 'nft', ...args]];
+}
+
+function nft(script: string, netns: string | undefined): void {
+  const [cmd, argv] = nftArgv(netns, ['-f', '-']);
+  execFileSync(cmd, argv, { input: script, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 const set = (hosts: readonly string[]): string => `{ ${hosts.join(', ')} }`;
 
-/** A rule dropping `percent`% of the UDP datagrams between any two of `hosts`. */
-export function omissionRule(hosts: readonly string[], percent: number): string {
+/** A rule dropping `percent`% of the UDP datagrams (or TCP segments) between any two of `hosts`. */
+export function omissionRule(
+  hosts: readonly string[],
+  percent: number,
+  protocol: 'udp' | 'tcp' = 'udp',
+): string {
   if (!Number.isInteger(percent) || percent < 1 || percent > 100) {
     throw new RangeError(`omission percent must be an integer in 1..100, got ${percent}`);
   }
-  return `ip saddr ${set(hosts)} ip daddr ${set(hosts)} meta l4proto udp numgen random mod 100 < ${percent} counter drop`;
+  return `ip saddr ${set(hosts)} ip daddr ${set(hosts)} meta l4proto ${protocol} numgen random mod 100 < ${percent} counter drop`;
 }
 
 /** Two rules dropping every packet between group `a` and group `b`, both ways. */
@@ -75,8 +87,14 @@ export class NftFaults {
   /** Drops counted by rules since replaced or removed (a replacement resets the counters). */
   private droppedBefore = 0;
 
-  /** `name`: the table's name (default `steadfast_<pid>`); letters, digits and `_` only. */
-  constructor(readonly name = `steadfast_${process.pid}`) {
+  /**
+   * `name`: the table's name (default `steadfast_<pid>`); letters, digits and `_` only.
+   * `netns`: the network namespace whose kernel holds the table (default: this process's).
+   */
+  constructor(
+    readonly name = `steadfast_${process.pid}`,
+    readonly netns?: string,
+  ) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RangeError(`bad table name ${name}`);
   }
 
@@ -93,6 +111,7 @@ export class NftFaults {
         rules.map((r) => `    ${r}\n`).join('') +
         `  }\n` +
         `}\n`,
+      this.netns,
     );
   }
 
@@ -103,7 +122,8 @@ export class NftFaults {
 
   private counted(): number {
     if (!this.created) return 0;
-    const r = spawnSync('nft', ['list', 'table', 'inet', this.name], { encoding: 'utf8' });
+    const [cmd, argv] = nftArgv(this.netns, ['list', 'table', 'inet', this.name]);
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
     if (r.status !== 0) return 0;
     let n = 0;
     for (const m of r.stdout.matchAll(/counter packets (\d+)/g)) n += Number(m[1]);
@@ -115,7 +135,8 @@ export class NftFaults {
     if (!this.created) return;
     this.droppedBefore += this.counted();
     this.created = false;
-    spawnSync('nft', ['delete', 'table', 'inet', this.name], { stdio: 'ignore' });
+    const [cmd, argv] = nftArgv(this.netns, ['delete', 'table', 'inet', this.name]);
+    spawnSync(cmd, argv, { stdio: 'ignore' });
   }
 }
 

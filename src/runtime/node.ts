@@ -185,11 +185,14 @@ function stackOf(
   cfg: ClusterConfig,
   transport: Transport,
   ids: readonly NodeId[],
+  id: NodeId,
 ): StackSpec<unknown, unknown, unknown> {
   const s = cfg.stack;
   if (isProtocolStack(s)) {
     return registryStack({
       protocol: s.protocol,
+      id,
+      byzantine: s.byzantine,
       nodes: ids.length,
       checksum: cfg.checksum,
       auth: cfg.auth !== undefined,
@@ -249,7 +252,7 @@ export async function startNode(
   const driver: NodeDriver = new Driver({
     id,
     nodes: ids,
-    stack: stackOf(cfg, transport, ids),
+    stack: stackOf(cfg, transport, ids, id),
     transport,
     storage,
     frame: frameOptions(cfg),

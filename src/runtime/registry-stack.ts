@@ -29,6 +29,12 @@
  * be empty: accepting, say, Raft's `electionMs` here would build stacks outside the registry.
  * Should entries declare options, `acceptedOptions` is the one place to read them.
  *
+ * ADVERSARY. For testing what a protocol tolerates, `"byzantine": ["n4"]` in the stack makes the
+ * listed nodes run the registry's adversary instead (src/matrix/liar.ts: the entry's own, such
+ * as Bracha's equivocator, else the simulator's liar that rewrites the data of half its sends).
+ * The honest nodes' stacks are unchanged; the checkers judge them alone. `realRunSpec` then lists
+ * those nodes in `byzantine`, the one simulation field that is a fact of the real run too.
+ *
  * Guarantees: `registryStackProblem` names the field and the accepted values of any bad name or
  * option; `registryStack` builds the very StackSpec the simulator runs for that entry.
  */
@@ -36,6 +42,7 @@
 import type { NodeId } from '../core/ids.ts';
 import type { StackSpec } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
+import { adversaryStack } from '../matrix/liar.ts';
 import { protocols, type ProtocolEntry } from '../matrix/registry.ts';
 import type { RunSpec } from '../matrix/spec.ts';
 
@@ -83,6 +90,10 @@ export interface RealRun {
   readonly nodes: number;
   readonly checksum: boolean;
   readonly auth: boolean;
+  /** This node (for the adversary: whether it is one of `byzantine`). */
+  readonly id?: NodeId;
+  /** The nodes that run the registry's adversary instead of the protocol (ADVERSARY above). */
+  readonly byzantine?: readonly NodeId[];
 }
 
 /** A RunSpec for a real node: the config's facts, neutral values for the simulation's fields. */
@@ -95,7 +106,7 @@ export function realRunSpec(run: RealRun): RunSpec {
     network: {},
     checksum: run.checksum,
     auth: run.auth,
-    byzantine: [],
+    byzantine: run.byzantine ?? [],
     nemesis: [],
     workload: [],
     faultPhaseMs: 0,
@@ -111,7 +122,9 @@ export function registryStack(run: RealRun): StackSpec<unknown, unknown, unknown
       `unknown protocol ${JSON.stringify(run.protocol)}; accepted: ${protocolNames().join(', ')}`,
     );
   }
-  return entry.stack(realRunSpec(run));
+  const spec = realRunSpec(run);
+  const index = run.id === undefined ? -1 : (run.byzantine ?? []).indexOf(run.id);
+  return index < 0 ? entry.stack(spec) : adversaryStack(entry, spec, index);
 }
 
 /** The phases of a real run of a registry workload (ms after the workload begins). */

@@ -74,16 +74,39 @@ test('fault schedules: a pure function of the seed, within the fault phase, of t
   }
 });
 
-test('steadfast cluster --faults: a bad model names the accepted ones; network models refuse TCP; --kills conflicts (exit 2)', async () => {
-  const bad = await runCli(['cluster', '--faults', 'byzantine']);
+test('steadfast cluster --faults: a bad model names the accepted ones; network models refuse TCP on loopback; byzantine needs a protocol and 4 nodes; --kills conflicts (exit 2)', async () => {
+  const bad = await runCli(['cluster', '--faults', 'bogus']);
   assert.equal(bad.code, 2);
   assert.match(
     bad.err,
-    /'byzantine' is invalid\. Allowed choices are crash, crash-recover, pause, omission, partition/,
+    /unknown fault model "bogus"; accepted: crash, crash-recover, pause, omission, partition, byzantine/,
   );
-  const tcp = await runCli(['cluster', '--faults', 'partition', '--transport', 'tcp']);
+  const tcp = await runCli([
+    'cluster',
+    ...['--faults', 'partition', '--transport', 'tcp', '--network', 'loopback'],
+  ]);
   assert.equal(tcp.code, 2);
-  assert.match(tcp.err, /--faults partition cannot be injected here: it needs --transport udp/);
+  assert.match(
+    tcp.err,
+    /--faults partition cannot be injected here: on loopback it needs --transport udp/,
+  );
+  const two = await runCli(['cluster', '--faults', 'crash,partition']);
+  assert.equal(two.code, 2);
+  assert.match(two.err, /--faults takes one model without --matrix, got crash,partition/);
+  const channel = await runCli(['cluster', '--faults', 'byzantine', '--network', 'loopback']);
+  assert.equal(channel.code, 2);
+  assert.match(channel.err, /byzantine needs --protocol/);
+  const few = await runCli([
+    'cluster',
+    '--faults',
+    'byzantine',
+    '--protocol',
+    'bracha',
+    '--nodes',
+    '3',
+  ]);
+  assert.equal(few.code, 2);
+  assert.match(few.err, /byzantine needs at least 4 nodes/);
   const both = await runCli(['cluster', '--faults', 'crash', '--kills', '2']);
   assert.equal(both.code, 2);
   assert.match(both.err, /cannot be used with option '--kills <n>'/);
@@ -98,6 +121,7 @@ test('steadfast cluster --faults partition, eager-rb on 3 processes: rules insta
     'cluster',
     ...['--faults', 'partition', '--protocol', 'eager-rb', '--nodes', '3'],
     ...['--seed', String(seed), '--messages', '5', '--fault-ms', '2000', '--liveness-ms', '1500'],
+    ...['--network', 'loopback'],
   ]);
   console.log(r.out + r.err + `(${Date.now() - started} ms)`);
   // The schedule printed is the seed's.
@@ -120,7 +144,7 @@ test('steadfast cluster --faults partition, eager-rb on 3 processes: rules insta
   assert.match(r.out, /form under partition: (masking|fail-safe|non-masking|none) \(/);
   assert.match(
     r.out,
-    /repeat the schedule: steadfast cluster --faults partition --seed 7 --nodes 3/,
+    /repeat the schedule: steadfast cluster --faults partition --seed 7 --nodes 3 --network loopback/,
   );
   assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}: ${r.err}`);
 });
@@ -131,7 +155,7 @@ test('steadfast cluster --faults omission, exactly-once on 3 processes: the chan
   const started = Date.now();
   const r = await runCli([
     'cluster',
-    ...['--faults', 'omission', '--nodes', '3', '--seed', '3'],
+    ...['--faults', 'omission', '--nodes', '3', '--seed', '3', '--network', 'loopback'],
     ...['--messages', '10', '--fault-ms', '2000', '--liveness-ms', '1000'],
   ]);
   console.log(r.out + r.err + `(${Date.now() - started} ms)`);

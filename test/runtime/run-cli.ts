@@ -1,6 +1,7 @@
 // Runs `steadfast` runtime commands (node, cluster) in-process for tests: what they write to
-// stdout and stderr, and the exit code (2 for a usage error commander throws).
-import { Command } from 'commander';
+// stdout and stderr, and the exit code (2 for a usage error, printed as main.ts prints it).
+import { Command, CommanderError } from 'commander';
+import { UsageError } from '../../src/cli/args.ts';
 import { registerRuntimeCommands } from '../../src/cli/runtime-commands.ts';
 
 function exitCode(): number {
@@ -26,7 +27,10 @@ export async function runCli(args: string[]): Promise<{ out: string; err: string
   try {
     await program.parseAsync(['node', 'steadfast', ...args]);
     code = exitCode();
-  } catch {
+  } catch (e) {
+    // As main.ts: commander's usage errors printed their line; a UsageError is printed here.
+    if (e instanceof UsageError) err += `error: ${e.message}\n`;
+    else if (!(e instanceof CommanderError)) throw e;
     code = 2;
   } finally {
     process.exitCode = before;
