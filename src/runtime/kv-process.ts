@@ -4,7 +4,8 @@
  *
  * Guarantees: `start` resolves with the replica's `ready` line once it serves, or rejects with its
  * stderr if it exits first or is not ready within `readyTimeoutMs`; the first start passes
- * `--init` unless `init` is false. `kill9` and `stop` resolve once the process has exited.
+ * `--init` unless `init` is false. `kill9` and `stop` resolve once the process has exited. With
+ * `netns`, the replica runs inside that network namespace.
  * Assumes: Node 20 and the project's node_modules (tsx) next to this file.
  */
 
@@ -22,6 +23,8 @@ export interface KvProcessOptions {
   /** The first start passes --init (default true). */
   readonly init?: boolean;
   readonly readyTimeoutMs?: number;
+  /** Run inside this network namespace (`ip netns exec`, which execs node: the pid is node's). */
+  readonly netns?: string;
 }
 
 export class KvProcess {
@@ -50,7 +53,11 @@ export class KvProcess {
     const args = ['--import', TSX, MAIN, '--id', this.id, '--config', this.opts.configPath];
     if (this.starts === 0 && this.opts.init !== false) args.push('--init');
     args.push(...extraArgs);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] =
+      this.opts.netns === undefined
+        ? [process.execPath, args]
+        : ['ip', ['netns', 'exec', this.opts.netns, process.execPath, ...args]];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.starts++;
     this.stderr = '';
