@@ -51,7 +51,7 @@ import type { ChannelStackConfig } from './config.ts';
 import { mergeTraces, parseTraceLines } from './merge.ts';
 import { freeTcpPort, freeUdpPort } from './ports.ts';
 import { NETNS_NODE_PORT, NodeNamespaces, netnsClusterUnavailable } from './netns.ts';
-import { NftFaults, nftUnavailable, omissionRule, partitionRules } from './nft.ts';
+import { duplicationRule, NftFaults, nftUnavailable, omissionRule, partitionRules } from './nft.ts';
 import { NodeProcess } from './process.ts';
 import { Storage } from './storage.ts';
 import type { OpRecord } from './accounting.ts';
@@ -83,6 +83,11 @@ export type ClusterFault =
       readonly durationMs: number;
       /** Percentage of the UDP datagrams between any two nodes the kernel drops. */
       readonly percent: number;
+      /**
+       * Percentage of them the kernel sends twice (nftables `dup`; only where each node has an
+       * interface of its own, `network: 'netns'`; ignored on loopback).
+       */
+      readonly duplicatePercent?: number;
     }
   | {
       readonly kind: 'partition';
@@ -222,7 +227,13 @@ export function describeFault(f: ClusterFault): string {
     case 'pause':
       return `${f.atMs} ms: SIGSTOP ${who(f.node)} for ${f.pauseMs} ms`;
     case 'omission':
-      return `${f.atMs} ms: drop ${f.percent}% of the packets between nodes for ${f.durationMs} ms`;
+      return (
+        `${f.atMs} ms: drop ${f.percent}%` +
+        (f.duplicatePercent === undefined
+          ? ''
+          : ` and duplicate ${f.duplicatePercent}% (in namespaces)`) +
+        ` of the packets between nodes for ${f.durationMs} ms`
+      );
     case 'partition':
       return `${f.atMs} ms: partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}} for ${f.durationMs} ms`;
     case 'byzantine':
@@ -240,7 +251,8 @@ export function describeFault(f: ClusterFault): string {
  *   crash          kill -9 a minority (⌊(n−1)/2⌋ distinct nodes, at least one), never restarted
  *   crash-recover  two kill -9s, each restarted after 200–800 ms, one at a time
  *   pause          two SIGSTOPs of 200–1000 ms (then SIGCONT), one at a time
- *   omission       20–40% of the nodes' UDP datagrams dropped by the kernel for most of the phase
+ *   omission       20–40% of the nodes' packets dropped by the kernel for most of the phase, and
+ *                  (in namespaces) 5–30% sent twice
  *   partition      a minority group cut off from the rest for a third to two thirds of the phase
  *   byzantine      ⌊(n−1)/3⌋ nodes (n ≥ 4) run the registry's adversary from the start, plus the
  *                  omission schedule (as the simulator's byzantine column adds its losses)
@@ -287,7 +299,14 @@ export function faultSchedule(
     case 'omission': {
       const atMs = rng.int(Math.floor(within / 4));
       return [
-        { kind: 'omission', atMs, durationMs: within - atMs, percent: rng.intBetween(20, 40) },
+        {
+          kind: 'omission',
+          atMs,
+          durationMs: within - atMs,
+          percent: rng.intBetween(20, 40),
+          // As the simulator's omission column duplicates 5..30% of the messages.
+          duplicatePercent: rng.intBetween(5, 30),
+        },
       ];
     }
     case 'byzantine': {
@@ -464,10 +483,13 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   const rng = createRng(opts.seed ?? 1).fork('cluster');
   /** The network faults now in force, by fault index: their rules. */
   const netRules = new Map<number, readonly string[]>();
+  /** The duplication rules now in force (namespaces only), by fault index. */
+  const dupRules = new Map<number, readonly string[]>();
   const applyNet = (): void => {
-    for (const t of tables) t.install([...netRules.values()].flat());
+    for (const t of tables) t.install([...netRules.values()].flat(), [...dupRules.values()].flat());
   };
   const dropped = (): number => tables.reduce((sum, t) => sum + t.dropped(), 0);
+  const duplicated = (): number => tables.reduce((sum, t) => sum + t.duplicated(), 0);
   const removeKernelState = (): void => {
     for (const t of tables) t.delete();
     segment?.delete();
@@ -490,7 +512,9 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     await Promise.all([...procs.values()].map((p) => p.start()));
     log(
       `${ids.length} nodes up (${opts.transport}, ${stackName(opts.stack)}` +
-        (segment === undefined ? '' : `, a network namespace each (sfc${segment.tag}-*, 10.77.0.0/24 on a bridge)`) +
+        (segment === undefined
+          ? ''
+          : `, a network namespace each (sfc${segment.tag}-*, 10.77.0.0/24 on a bridge)`) +
         `${liars.length === 0 ? '' : `; Byzantine: ${liars.join(', ')}`}); config ${configPath}`,
     );
     const t0 = now();
@@ -550,9 +574,10 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       }
       await sleep(t0 + f.atMs - now());
       if (f.kind === 'omission' || f.kind === 'partition') {
+        const dup = f.kind === 'omission' && segment !== undefined ? f.duplicatePercent : undefined;
         const what =
           f.kind === 'omission'
-            ? `drop ${f.percent}% of ${opts.transport.toUpperCase()} between nodes`
+            ? `drop ${f.percent}%${dup === undefined ? '' : ` and duplicate ${dup}%`} of ${opts.transport.toUpperCase()} between nodes`
             : `partition {${f.groups[0].join(',')}} | {${f.groups[1].join(',')}}`;
         netRules.set(
           index,
@@ -560,6 +585,9 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
             ? [omissionRule(ids.map(hostOf), f.percent, opts.transport)]
             : partitionRules(f.groups[0].map(hostOf), f.groups[1].map(hostOf)),
         );
+        if (dup !== undefined) {
+          dupRules.set(index, [duplicationRule(ids.map(hostOf), dup, 'eth0', opts.transport)]);
+        }
         applyNet();
         supervisor.push({ t: now(), type: 'note', text: `${what} (nftables)` });
         log(
@@ -567,6 +595,7 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
         );
         await sleep(f.durationMs);
         netRules.delete(index);
+        dupRules.delete(index);
         applyNet();
         supervisor.push({ t: now(), type: 'note', text: `healed: ${what}` });
         faults.push(`${what} for ${f.durationMs} ms, then healed`);
@@ -619,8 +648,13 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
     if (tables.length > 0 && network) {
       netRules.clear();
       for (const t of tables) t.delete();
-      faults.push(`the kernel dropped ${dropped()} packets`);
-      log(`nftables tables removed; ${dropped()} packets were dropped`);
+      const copies = duplicated();
+      faults.push(
+        `the kernel dropped ${dropped()} packets${copies > 0 ? ` and duplicated ${copies}` : ''}`,
+      );
+      log(
+        `nftables tables removed; ${dropped()} packets were dropped${copies > 0 ? `, ${copies} duplicated` : ''}`,
+      );
     }
     await sleep(t0 + (opts.runMs ?? 0) - now());
     supervisor.push({ t: now(), type: 'note', text: 'workload and faults end: settling' });

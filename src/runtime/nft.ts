@@ -73,6 +73,24 @@ export function omissionRule(
   return `ip saddr ${set(hosts)} ip daddr ${set(hosts)} meta l4proto ${protocol} numgen random mod 100 < ${percent} counter drop`;
 }
 
+/**
+ * A rule sending a second copy of `percent`% of the UDP datagrams (or TCP segments) this node
+ * sends to any of `hosts` (output hook; `dup to ip daddr device <dev>`: the copy takes the same
+ * path to the same addressee). Only where the node has a real interface of its own (netns.ts).
+ */
+export function duplicationRule(
+  hosts: readonly string[],
+  percent: number,
+  device: string,
+  protocol: 'udp' | 'tcp' = 'udp',
+): string {
+  if (!Number.isInteger(percent) || percent < 1 || percent > 100) {
+    throw new RangeError(`duplication percent must be an integer in 1..100, got ${percent}`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new RangeError(`bad device ${device}`);
+  return `ip daddr ${set(hosts)} meta l4proto ${protocol} numgen random mod 100 < ${percent} counter dup to ip daddr device "${device}"`;
+}
+
 /** Two rules dropping every packet between group `a` and group `b`, both ways. */
 export function partitionRules(a: readonly string[], b: readonly string[]): string[] {
   if (a.length === 0 || b.length === 0) throw new RangeError('a partition needs two groups');
@@ -86,6 +104,9 @@ export class NftFaults {
   private created = false;
   /** Drops counted by rules since replaced or removed (a replacement resets the counters). */
   private droppedBefore = 0;
+  private duplicatedBefore = 0;
+  /** Whether the duplication table (`table ip <name>`) exists. */
+  private dupTable = false;
 
   /**
    * `name`: the table's name (default `steadfast_<pid>`); letters, digits and `_` only.
@@ -98,10 +119,29 @@ export class NftFaults {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RangeError(`bad table name ${name}`);
   }
 
-  /** Replaces the table's rules with `rules` (none: every packet passes: healed). */
-  install(rules: readonly string[]): void {
+  /**
+   * Replaces the table's rules with `rules` (none: every packet passes: healed), and the
+   * duplication table's with `dups` (duplicationRule; on the output hook of a `table ip` of the
+   * same name, the family nftables' `dup` needs).
+   */
+  install(rules: readonly string[], dups: readonly string[] = []): void {
     this.droppedBefore += this.counted();
+    this.duplicatedBefore += this.countedDups();
     this.created = true;
+    if (dups.length > 0 || this.dupTable) {
+      this.dupTable = true;
+      nft(
+        `table ip ${this.name}\n` +
+          `delete table ip ${this.name}\n` +
+          `table ip ${this.name} {\n` +
+          `  chain output {\n` +
+          `    type filter hook output priority 0; policy accept;\n` +
+          dups.map((r) => `    ${r}\n`).join('') +
+          `  }\n` +
+          `}\n`,
+        this.netns,
+      );
+    }
     nft(
       `table inet ${this.name}\n` +
         `delete table inet ${this.name}\n` +
@@ -120,9 +160,21 @@ export class NftFaults {
     return this.droppedBefore + this.counted();
   }
 
+  /** Packets duplicated so far by the duplication rules (each counted once: one extra copy). */
+  duplicated(): number {
+    return this.duplicatedBefore + this.countedDups();
+  }
+
+  private countedDups(): number {
+    return this.dupTable ? this.countIn('ip') : 0;
+  }
+
   private counted(): number {
-    if (!this.created) return 0;
-    const [cmd, argv] = nftArgv(this.netns, ['list', 'table', 'inet', this.name]);
+    return this.created ? this.countIn('inet') : 0;
+  }
+
+  private countIn(family: 'inet' | 'ip'): number {
+    const [cmd, argv] = nftArgv(this.netns, ['list', 'table', family, this.name]);
     const r = spawnSync(cmd, argv, { encoding: 'utf8' });
     if (r.status !== 0) return 0;
     let n = 0;
@@ -134,9 +186,15 @@ export class NftFaults {
   delete(): void {
     if (!this.created) return;
     this.droppedBefore += this.counted();
+    this.duplicatedBefore += this.countedDups();
     this.created = false;
     const [cmd, argv] = nftArgv(this.netns, ['delete', 'table', 'inet', this.name]);
     spawnSync(cmd, argv, { stdio: 'ignore' });
+    if (this.dupTable) {
+      this.dupTable = false;
+      const [c2, a2] = nftArgv(this.netns, ['delete', 'table', 'ip', this.name]);
+      spawnSync(c2, a2, { stdio: 'ignore' });
+    }
   }
 }
 
