@@ -21,6 +21,10 @@
  * datagrams packed only up to 1,200 bytes (one 1 KiB message each), as between machines; every
  * other UDP row uses the loopback default, 16 KiB datagrams (up to fourteen 1 KiB messages each;
  * see udp.ts: a frame is still at most 1,200 bytes, only packing changes).
+ * "await accepted" runs exactly-once UDP with an application that counts a message as sent only
+ * once it is `accepted` (durable at the sender: the workload's `awaitAccepted`), at most 1,000
+ * not yet accepted, against the row above, which hands messages over without waiting (the
+ * send-buffer writes are lazy: its frames never wait for their commit).
  * The machine is shared: figures vary between runs; compare rows of one run.
  *
  * The machine is shared and its speed drifts by tens of percent over minutes, while the table's
@@ -29,7 +33,8 @@
  *
  * Usage: node --import tsx bench/transport.ts [--messages N] [--quick] [--no-netns] [--no-mqtt]
  *        [--row-timeout S] [--only TEXT] [--rounds N]
- *   --only   run just the rows whose "name (network)" contains TEXT, e.g. --only "TCP (netns 20%)".
+ *   --only   run just the rows whose "name (network)" contains TEXT, e.g. --only "TCP (netns 20%)";
+ *            several texts separated by ';' run the rows matching any of them.
  *   --quick  20,000 messages per row, a 60 s row timeout and no target rounds (a smoke run).
  *   --rounds target rounds after the table (0: none; not with --only).
  */
@@ -364,6 +369,7 @@ async function steadfastRow(
   timeoutMs: number,
   synchronous: 'FULL' | 'NORMAL' = 'FULL',
   packBytes?: number,
+  awaitAccepted = false,
 ): Promise<Omit<Row, 'name' | 'net'>> {
   const dir = mkdtempSync(join(tmpdir(), 'sf-bench-'));
   const configPath = join(dir, 'cluster.json');
@@ -390,7 +396,17 @@ async function steadfastRow(
     // 1 KiB of payload: msgpack {i, ts, pad} with a 990-byte pad.
     // A small queue above the send window, so latency is not mostly time spent queued (MQTT's
     // publisher keeps at most 1,000 outstanding too).
-    a.send({ type: 'workload', to: 'n2', count, stamp: true, padBytes: 990, maxQueued: 1000 });
+    // Awaiting accepted: the sender's application does not count a message as sent before it is
+    // durable at the sender, so at most 1,000 are not yet accepted (rather than 1,000 queued).
+    a.send({
+      type: 'workload',
+      to: 'n2',
+      count,
+      stamp: true,
+      padBytes: 990,
+      maxQueued: 1000,
+      ...(awaitAccepted ? { awaitAccepted: true } : {}),
+    });
     const deadline = t0 + timeoutMs;
     const flag = { done: false };
     void a.next((o) => o.type === 'workload-done').then(() => (flag.done = true));
@@ -473,7 +489,7 @@ function printTable(rows: readonly Row[], out: (s: string) => void): void {
   const tcpRate = new Map<string, number>();
   for (const r of rows) if (r.name === 'plain TCP') tcpRate.set(r.net, r.distinct / r.ms);
   out(
-    `${'row'.padEnd(34)} ${'network'.padEnd(12)} ${'msgs/s'.padStart(9)} ${'p50 ms'.padStart(8)} ` +
+    `${'row'.padEnd(42)} ${'network'.padEnd(12)} ${'msgs/s'.padStart(9)} ${'p50 ms'.padStart(8)} ` +
       `${'p99 ms'.padStart(8)} ${'× TCP'.padStart(6)}  note\n`,
   );
   for (const r of rows) {
@@ -481,7 +497,7 @@ function printTable(rows: readonly Row[], out: (s: string) => void): void {
     const ratio = tcp === undefined || tcp === 0 ? '-' : (r.distinct / r.ms / tcp).toFixed(2);
     const done = r.distinct < r.count ? `${r.distinct}/${r.count} received` : '';
     out(
-      `${r.name.padEnd(34)} ${r.net.padEnd(12)} ${fmtRate(r).padStart(9)} ${r.p50.toFixed(1).padStart(8)} ` +
+      `${r.name.padEnd(42)} ${r.net.padEnd(12)} ${fmtRate(r).padStart(9)} ${r.p50.toFixed(1).padStart(8)} ` +
         `${r.p99.toFixed(1).padStart(8)} ${ratio.padStart(6)}  ${[done, r.note ?? ''].filter((x) => x !== '').join('; ')}\n`,
     );
   }
@@ -524,8 +540,10 @@ async function main(): Promise<void> {
   const out = (s: string) => process.stdout.write(s);
   const rows: Row[] = [];
   const only = value('--only');
+  const selected = (row: string) =>
+    only === undefined || only.split(';').some((text) => row.includes(text));
   const run = async (name: string, net: string, f: () => Promise<Omit<Row, 'name' | 'net'>>) => {
-    if (only !== undefined && !`${name} (${net})`.includes(only)) return;
+    if (!selected(`${name} (${net})`)) return;
     out(`  ${name} (${net}) ...`);
     const r = { name, net, ...(await f()) };
     rows.push(r);
@@ -549,6 +567,9 @@ async function main(): Promise<void> {
       await run('steadfast exactly-once UDP', label, () =>
         steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs),
       );
+      await run('steadfast exactly-once UDP await accepted', label, () =>
+        steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs, 'FULL', undefined, true),
+      );
       if (drop === 0) {
         await run('steadfast exactly-once UDP NORMAL', label, () =>
           steadfastRow('udp', 'exactly-once', count, nsName, timeoutMs, 'NORMAL'),
@@ -566,7 +587,7 @@ async function main(): Promise<void> {
       if (drop === 0 && !flag('--no-mqtt')) {
         for (const q of ['mqtt1', 'mqtt2'] as const) {
           const name = `MQTT QoS ${q === 'mqtt1' ? 1 : 2} (mosquitto)`;
-          if (only !== undefined && !`${name} (${label})`.includes(only)) continue;
+          if (!selected(`${name} (${label})`)) continue;
           const r = await withMosquitto((port) => rawRow(q, count, undefined, timeoutMs, port));
           if (typeof r === 'string') out(`  ${name}: skipped, ${r}\n`);
           else {

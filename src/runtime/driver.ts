@@ -374,6 +374,21 @@ export class Driver<M, C, D> {
     this.flushIfLarge();
   }
 
+  /**
+   * Resolves once every write the protocol has emitted so far is durable (the commit that takes
+   * them has landed; at once without a storage or when nothing is waiting); rejects with
+   * `SteadfastError('not-running')` if the node stops (crash, fatal error) before. Adds no commit
+   * and holds no output back: lazy writes are committed with the turn's batch like any other.
+   */
+  whenDurable(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pipeline.afterDurable((durable) => {
+        if (durable) resolve();
+        else reject(new SteadfastError('not-running', `node ${this.id} stopped before a commit`));
+      });
+    });
+  }
+
   /** Adds a note to the trace. */
   note(text: string): void {
     this.record({ t: this.now(), type: 'note', text });

@@ -4,21 +4,40 @@
  * Every stack takes the same path (`startNode`): the channel (`{ guarantee, effect }`) or any
  * protocol of the matrix registry (`{ protocol }`, built by registry-stack.ts), one driver.
  *
- *   stdin  {"type":"send","to":"n2","payload":…[,"guarantee":…][,"key":…]}    (the channel)
+ *   stdin  {"type":"send","to":"n2","payload":…[,"guarantee":…][,"key":…][,"ack":true]}
+ *              the channel's send; with "ack" the node prints its acknowledgements (stdout:
+ *              sent, accepted, delivered; send-acks.ts); without, nothing unless refused
+ *          {"type":"pending"[,"ack":true][,"payloads":true]}  the channel's sends this node still
+ *              holds (not yet acknowledged by their receiver; after a restart, what its durable
+ *              send buffer gave back): {"type":"pending","sends":[{"id","to"[,"key"][,"payload"]}]};
+ *              with "ack", a delivered line for each as its receiver acknowledges it
  *          {"type":"broadcast","payload":…}   {"type":"kv","client":…,"serial":…,"op":…}
  *              any line whose type is not one of the node's own (below) is the stack's command
  *          {"type":"command","cmd":{…},"ref":…}  the same, answered {"type":"accepted","ref":…}
- *              or {"type":"error","ref":…,…}: how a supervisor learns each command's fate
+ *              or {"type":"error","ref":…,…}: how a supervisor learns each command's fate (that
+ *              `accepted` means "the stack took the command"; it carries `ref`, never `id`)
  *          {"type":"workload","to":"n2","count":100000[,"start":0][,"maxQueued":2000]
- *                              [,"padBytes":0][,"stamp":false][,"plain":false]}
+ *                      [,"padBytes":0][,"stamp":false][,"plain":false][,"awaitAccepted":false]}
  *              sends payloads {i[, ts][, pad]} (or the plain number i with "plain") for
- *              i in [start, start+count), keeping at most maxQueued waiting in the send queue;
- *              "stamp" adds ts, the send time (Unix-epoch ms), "padBytes" a byte-string pad
+ *              i in [start, start+count), keeping at most maxQueued waiting in the send queue
+ *              (with "awaitAccepted": at most maxQueued not yet accepted, and workload-done
+ *              once the last is accepted: an application that counts a message as sent only
+ *              once it is durable); "stamp" adds ts, the send time (Unix-epoch ms), "padBytes" a
+ *              byte-string pad
  *          {"type":"latency"}  reset the end-to-end latency samples (see stats)
  *          {"type":"stats"}   {"type":"stop"}
  *   stdout {"type":"ready","id":…,"incarnation":…}   deliveries ({"type":"deliver",…},
  *          {"type":"kv-result",…}: the stack's events)   {"type":"stats",…,"delivered":…}
  *          {"type":"error","code":…,"message":…}      {"type":"workload-done","sent":…}
+ *          a send with "ack" (each line carries the send's "key" when it has one):
+ *          {"type":"sent","id":"n2/17"}      at once: the message's id (`<to>/<seq>`, unique at
+ *                                            this sender for ever)
+ *          {"type":"accepted","id":"n2/17"}  durable at this sender: it will be delivered even if
+ *                                            this process is killed now (no earlier than the
+ *                                            commit holding its send-buffer entry, or its ack)
+ *          {"type":"delivered","id":"n2/17"} acknowledged by the receiver (exactly-once: applied)
+ *          A send not yet accepted when the process dies is IN DOUBT (it may have been applied):
+ *          resend it after the restart with the same "key" (exactly-once applies a key once).
  *
  * The channel's link settings per transport (overridable under "reliable" in the config; a
  * registry stack's links keep the registry's settings, see registry-stack.ts): up to 2,048
@@ -55,8 +74,18 @@ import type { FrameOptions } from '../core/frame.ts';
 import type { NodeId } from '../core/ids.ts';
 import { payloadSize } from '../core/payload.ts';
 import type { NodeContext, StackSpec } from '../core/protocol.ts';
-import { channel, type ChannelSend, type Guarantee } from '../protocols/delivery/guarantees.ts';
-import type { ReliableMsg, ReliableOptions } from '../protocols/link/reliable.ts';
+import {
+  Channel,
+  channel,
+  type ChannelSend,
+  type Guarantee,
+} from '../protocols/delivery/guarantees.ts';
+import type {
+  Mode,
+  ReliableMsg,
+  ReliableOptions,
+  SendObserver,
+} from '../protocols/link/reliable.ts';
 import { nativeCrc32c } from '../platform/native-crc32c.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
 import { isProtocolStack, udpPackBytes, type ClusterConfig } from './config.ts';
@@ -69,6 +98,7 @@ import { TcpTransport } from './tcp.ts';
 import type { Address, Transport } from './transport.ts';
 import { UdpTransport } from './udp.ts';
 import { checkNodeState } from './data-dir.ts';
+import { SendAcks, type PendingMessage, type SentMessage } from './send-acks.ts';
 
 /** A node's driver: any stack (the channel's or a registry protocol's). */
 export type NodeDriver = Driver<unknown, unknown, unknown>;
@@ -157,6 +187,14 @@ export function makeTransport(cfg: ClusterConfig, id: NodeId): Transport {
     : new TcpTransport({ bind, peers });
 }
 
+/** Options of one channel send (`NodeHandle.send(to, payload, opts)`). */
+export interface SendOptions {
+  /** Application idempotency key (exactly-once): the receiver applies a key once. */
+  readonly key?: string;
+  /** Overrides the channel's guarantee for this message. */
+  readonly guarantee?: Guarantee;
+}
+
 export interface NodeHandle {
   readonly driver: NodeDriver;
   /**
@@ -165,8 +203,19 @@ export interface NodeHandle {
    * SteadfastError on misuse and whatever the stack throws for a command it refuses.
    */
   command(cmd: unknown): void;
-  /** The channel's send: `command` of a `ChannelSend`. */
-  send(cmd: ChannelSend): void;
+  /**
+   * The channel's send: the message's id and its `accepted` (durable at this sender) and
+   * `delivered` (acknowledged by the receiver) promises, made only when read (send-acks.ts).
+   * Throws as `command` does (e.g. `buffer-full`); `unknown-command` on a registry stack.
+   */
+  send(to: NodeId, payload: unknown, opts?: SendOptions): SentMessage;
+  send(cmd: ChannelSend): SentMessage;
+  /**
+   * The channel's sends this node still holds, sent and not yet acknowledged by their receiver,
+   * by id and key (after a restart: what its durable send buffer gave back and is resending).
+   * `unknown-command` on a registry stack.
+   */
+  pending(): PendingMessage[];
   close(): Promise<void>;
 }
 
@@ -184,15 +233,13 @@ const COMMAND_DEPTH = 8;
 function stackOf(
   cfg: ClusterConfig,
   transport: Transport,
+  observer: SendObserver,
   ids: readonly NodeId[],
-  id: NodeId,
 ): StackSpec<unknown, unknown, unknown> {
   const s = cfg.stack;
   if (isProtocolStack(s)) {
     return registryStack({
       protocol: s.protocol,
-      id,
-      byzantine: s.byzantine,
       nodes: ids.length,
       checksum: cfg.checksum,
       auth: cfg.auth !== undefined,
@@ -212,6 +259,7 @@ function stackOf(
       return channel({
         guarantee,
         ...stackOptions,
+        observer,
         ...(effect === undefined ? {} : { effect }),
       }).create(ctx);
     },
@@ -246,20 +294,25 @@ export async function startNode(
     appliedLog: cfg.appliedLog,
   };
   // Pipelined group commit on a commit thread (async-storage.ts), unless the config says not to.
+  const acks = new SendAcks();
   const storage = cfg.commitThread
     ? await AsyncStorage.open(storageOpts)
     : new Storage(storageOpts);
   const driver: NodeDriver = new Driver({
     id,
     nodes: ids,
-    stack: stackOf(cfg, transport, ids, id),
+    stack: stackOf(cfg, transport, acks.observer, ids),
     transport,
     storage,
     frame: frameOptions(cfg),
     trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
     ...(hooks.seed === undefined ? {} : { seed: hooks.seed }),
     ...(hooks.onDeliver === undefined ? {} : { onDeliver: hooks.onDeliver }),
-    ...(hooks.onFatal === undefined ? {} : { onFatal: hooks.onFatal }),
+    onFatal: (err: unknown) => {
+      acks.stop(`node ${id} stopped on a fatal error`);
+      if (hooks.onFatal === undefined) throw err;
+      hooks.onFatal(err);
+    },
   });
   try {
     await driver.start();
@@ -278,6 +331,26 @@ export async function startNode(
         (cfg.transport === 'udp' ? '(raise udp.maxDatagramBytes on loopback/jumbo networks)' : ''),
     );
   const isChannel = !isProtocolStack(cfg.stack);
+  const channelGuarantee: Guarantee = isProtocolStack(cfg.stack)
+    ? 'exactly-once'
+    : cfg.stack.guarantee;
+  const theChannel = (): Channel => {
+    const p = driver.protocol;
+    if (!isChannel) {
+      throw new SteadfastError(
+        'unknown-command',
+        `send/pending: the channel's; this node runs ${(cfg.stack as { protocol: string }).protocol}`,
+      );
+    }
+    if (!(p instanceof Channel))
+      throw new SteadfastError('not-running', `node ${id} is not running`);
+    return p;
+  };
+  acks.attach({
+    isPending: (to, seq) => theChannel().isPending(to, seq),
+    pendingSends: () => theChannel().pendingSends(),
+    whenDurable: () => driver.whenDurable(),
+  });
   const command = (cmd: unknown): void => {
     const c = asRecord(cmd);
     if (isChannel) {
@@ -286,6 +359,9 @@ export async function startNode(
           'unknown-command',
           `unknown command type ${JSON.stringify(c?.type)}: the channel takes "send"`,
         );
+      }
+      if (typeof c.to !== 'string' || (c.key !== undefined && typeof c.key !== 'string')) {
+        throw new SteadfastError('bad-argument', 'send needs "to" (a node id) and a string "key"');
       }
       // Exact, without encoding it a third time; at depth 1, as a field of the link's message (a
       // payload that only fits alone would pass here and then fail to encode at commit: fatal).
@@ -298,15 +374,50 @@ export async function startNode(
     }
     driver.command(cmd);
   };
+  function send(to: NodeId, payload: unknown, opts?: SendOptions): SentMessage;
+  function send(cmd: ChannelSend): SentMessage;
+  function send(a: NodeId | ChannelSend, payload?: unknown, opts: SendOptions = {}): SentMessage {
+    const cmd: ChannelSend =
+      typeof a === 'string'
+        ? {
+            type: 'send',
+            to: a,
+            payload,
+            ...(opts.guarantee === undefined ? {} : { guarantee: opts.guarantee }),
+            ...(opts.key === undefined ? {} : { key: opts.key }),
+          }
+        : a;
+    theChannel();
+    const mode = MODE_OF[cmd.guarantee ?? channelGuarantee];
+    return acks.track(
+      () => {
+        command(cmd);
+      },
+      mode,
+      cmd.key,
+    );
+  }
   return {
     driver,
     command,
-    send: (cmd: ChannelSend) => {
-      command(cmd);
+    send,
+    pending: () => {
+      theChannel();
+      return acks.pending();
     },
-    close: () => driver.close(),
+    close: async () => {
+      await driver.close();
+      acks.stop(`node ${id} closed`);
+    },
   };
 }
+
+/** The engine's mode of each guarantee (only at-most-once matters here: it is never acked). */
+const MODE_OF: Readonly<Record<Guarantee, Mode>> = {
+  'at-most-once': 'amo',
+  'at-least-once': 'alo',
+  'exactly-once': 'eo',
+};
 
 // ------------------------------------------------------------------------- the node process
 
@@ -318,6 +429,14 @@ interface Workload {
   pad: Uint8Array | undefined;
   plain: boolean;
   stamp: boolean;
+  /**
+   * The application does not consider a message sent until it is `accepted`: at most
+   * `maxQueued` of the workload's messages are not yet accepted, and `workload-done` waits for
+   * the last one.
+   */
+  awaitAccepted: boolean;
+  /** Messages handed to the node whose `accepted` has not resolved yet. */
+  unaccepted: number;
 }
 
 const RESERVOIR_MAX = 100_000;
@@ -343,6 +462,11 @@ class LatencySample {
     const at = (q: number) => s[Math.min(k - 1, Math.floor(q * k))] ?? 0;
     return { count: this.count, p50: at(0.5), p99: at(0.99) };
   }
+}
+
+/** `{"type": sent|accepted|delivered, "id", "key"?}`: a send's acknowledgement line. */
+function ackLine(type: 'sent' | 'accepted' | 'delivered', id: string, key: string | undefined) {
+  return key === undefined ? { type, id } : { type, id, key };
 }
 
 function wallNow(): number {
@@ -405,12 +529,16 @@ export async function runNodeProcess(
   const pump = () => {
     pumping = false;
     const waiting = node.driver.protocol?.stats().waiting ?? 0;
+    const head = workloads[0];
+    // Awaiting accepted: the window is what is not yet accepted (it includes what is waiting).
+    const queued = head?.awaitAccepted === true ? Math.max(waiting, head.unaccepted) : waiting;
     // At most 1000 per tick: a top-up is one group commit; keep it short.
-    let budget = Math.min(1000, Math.max(0, (workloads[0]?.maxQueued ?? 0) - waiting));
+    let budget = Math.min(1000, Math.max(0, (head?.maxQueued ?? 0) - queued));
     while (budget > 0 && workloads.length > 0) {
       const w = workloads[0];
       if (w === undefined) break;
       if (w.next >= w.end) {
+        if (w.unaccepted > 0) break; // awaiting the last ones' accepted
         workloads.shift();
         out({ type: 'workload-done', to: w.to, sent: w.end });
         continue;
@@ -421,7 +549,17 @@ export async function runNodeProcess(
       if (w.pad !== undefined) body.pad = w.pad;
       const payload = w.plain ? i : body;
       try {
-        node.send({ type: 'send', to: w.to, payload });
+        if (!w.awaitAccepted) node.command({ type: 'send', to: w.to, payload });
+        else {
+          const m = node.send({ type: 'send', to: w.to, payload });
+          w.unaccepted++;
+          m.accepted.then(
+            () => {
+              w.unaccepted--;
+            },
+            () => undefined, // the node stopped: nothing more is sent
+          );
+        }
       } catch (err) {
         if (err instanceof SteadfastError && err.code === 'buffer-full') break;
         out({
@@ -442,6 +580,25 @@ export async function runNodeProcess(
     pumping = true;
     // Let the turn's acks in before topping up the queue again.
     setTimeout(pump, 1);
+  };
+
+  /** A `send` line with `"ack": true`: its id now, its accepted and delivered lines later. */
+  const sendWithAcks = (c: Record<string, unknown>): void => {
+    const { ack: _ack, ...rest } = c;
+    const m = node.send(rest as unknown as ChannelSend);
+    out(ackLine('sent', m.id, m.key));
+    m.accepted.then(
+      () => {
+        out(ackLine('accepted', m.id, m.key));
+      },
+      () => undefined, // the node stopped first: after a restart, `pending` says what it holds
+    );
+    m.delivered.then(
+      () => {
+        out(ackLine('delivered', m.id, m.key));
+      },
+      () => undefined,
+    );
   };
 
   let stopping = false;
@@ -473,13 +630,45 @@ export async function runNodeProcess(
     const ref = cmd.type === 'command' ? cmd.ref : undefined;
     try {
       switch (cmd.type) {
-        case 'command':
-          if (asRecord(cmd.cmd) === undefined) {
+        case 'command': {
+          const inner = asRecord(cmd.cmd);
+          if (inner === undefined) {
             throw new SteadfastError('bad-argument', 'command needs "cmd" (an object)');
           }
-          node.command(cmd.cmd);
+          if (inner.type === 'send' && inner.ack === true) sendWithAcks(inner);
+          else node.command(inner);
+          // "the stack took the command" (a supervisor's reply, by ref; not a send's accepted)
           if (ref !== undefined) out({ type: 'accepted', ref });
           break;
+        }
+        case 'send':
+          if (cmd.ack === true) sendWithAcks(cmd);
+          else node.command(cmd);
+          break;
+        case 'pending': {
+          const list = node.pending();
+          const withPayloads = cmd.payloads === true;
+          out({
+            type: 'pending',
+            sends: list.map((p) => ({
+              id: p.id,
+              to: p.to,
+              ...(p.key === undefined ? {} : { key: p.key }),
+              ...(withPayloads ? { payload: p.payload } : {}),
+            })),
+          });
+          if (cmd.ack === true) {
+            for (const p of list) {
+              p.delivered.then(
+                () => {
+                  out(ackLine('delivered', p.id, p.key));
+                },
+                () => undefined,
+              );
+            }
+          }
+          break;
+        }
         case 'workload': {
           const to = cmd.to;
           const count = cmd.count;
@@ -499,6 +688,8 @@ export async function runNodeProcess(
             pad: padBytes > 0 ? new Uint8Array(padBytes).fill(0x61) : undefined,
             plain: cmd.plain === true,
             stamp: cmd.stamp === true,
+            awaitAccepted: cmd.awaitAccepted === true,
+            unaccepted: 0,
           });
           schedulePump();
           break;

@@ -197,3 +197,54 @@ test('pipeline: close drains every sealed turn (waiting on inFlight until idle)'
   ]);
   assert.equal(h.pipe.state, 'idle');
 });
+
+test('pipeline: afterDurable answers once the writes so far are durable, lazy ones included', async () => {
+  const h = harness({ async: true });
+  const said: string[] = [];
+  const wait = (name: string) => {
+    h.pipe.afterDurable((ok) => said.push(`${name} ${String(ok)}`));
+  };
+  wait('nothing yet'); // idle, empty batch: at once
+  assert.deepEqual(said, ['nothing yet true']);
+  h.pipe.persist({ kind: 'persist', writes: [{ key: 'tx1', value: 1 }], lazy: true }, 0);
+  wait('tx1'); // in the open turn's batch: the commit that takes it
+  h.pipe.output({ kind: 'send', to: 'b', msg: 'm1' });
+  const t = h.pipe.takeTurn();
+  h.pipe.seal({ ...t, frames: [], from: 0 });
+  assert.deepEqual(h.log, ['send m1'], 'the lazy write held nothing back');
+  wait('in flight'); // batch empty, tx1's commit in flight: that commit
+  h.turn('lazy tx2');
+  wait('tx2'); // held for the next commit
+  assert.deepEqual(said, ['nothing yet true']);
+  await h.land();
+  assert.deepEqual(said, ['nothing yet true', 'tx1 true', 'in flight true']);
+  assert.equal(h.durable.has('tx1'), true);
+  await h.land();
+  assert.deepEqual(said.at(-1), 'tx2 true');
+  assert.equal(h.durable.has('tx2'), true);
+});
+
+test('pipeline: afterDurable says false when the pipeline stops before the commit lands', () => {
+  const h = harness({ async: true });
+  const said: boolean[] = [];
+  h.turn('lazy tx1');
+  h.pipe.afterDurable((ok) => said.push(ok));
+  h.pipe.persist({ kind: 'persist', writes: [{ key: 'tx2', value: 1 }], lazy: true }, 0);
+  h.pipe.afterDurable((ok) => said.push(ok));
+  h.pipe.stop(); // a crash
+  assert.deepEqual(said, [false, false]);
+  h.pipe.afterDurable((ok) => said.push(ok));
+  assert.deepEqual(said, [false, false, false]);
+});
+
+test('pipeline: afterDurable with a synchronous storage answers at the commit', () => {
+  const h = harness({ async: false });
+  const said: boolean[] = [];
+  h.pipe.persist({ kind: 'persist', writes: [{ key: 'tx1', value: 1 }], lazy: true }, 0);
+  h.pipe.afterDurable((ok) => said.push(ok));
+  assert.deepEqual(said, []);
+  const t = h.pipe.takeTurn();
+  h.pipe.seal({ ...t, frames: [], from: 0 });
+  assert.deepEqual(said, [true]);
+  assert.equal(h.durable.has('tx1'), true);
+});

@@ -33,6 +33,12 @@
  *   any        --stop (crash, fatal, close done)--> stopped
  * Closing is `seal` of the last turn, then waiting on `inFlight()` until it is undefined.
  *
+ * DURABILITY WAITERS (`afterDurable`): the application may ask when everything written so far
+ * is on disk (the runtime's send `accepted`: a lazy send-buffer write holds no output back, but
+ * it is in the batch, and the batch is committed like any other). The callback rides the commit
+ * that takes the current batch (or the one in flight when the batch is empty) and is told true
+ * when it lands, false if the pipeline stops first. It adds no commit and holds nothing back.
+ *
  * Invariants (always-on asserts, named `pipeline: …`): at most one commit in flight; nothing
  * enters or leaves a stopped pipeline; a carried range lies inside its turn; a held output
  * pending means a held turn exists; a turn's first ordinary persist lies within its outputs.
@@ -72,8 +78,13 @@ export type Phase<M, D> =
       heldPending: boolean;
       /** Settles once this commit has landed (or failed) and been handled. */
       readonly done: Promise<void>;
+      /** `afterDurable` callbacks this commit answers (true once it is durable). */
+      readonly waiters: DurableWaiter[];
     }
   | { readonly kind: 'stopped' };
+
+/** Told whether the writes it waited for became durable (false: the pipeline stopped first). */
+export type DurableWaiter = (durable: boolean) => void;
 
 export interface PipelineHooks<M, D> {
   /**
@@ -114,6 +125,8 @@ export class CommitPipeline<M, D> {
   private writes = new Map<string, unknown>();
   private applied: AppliedRow[] = [];
   private strict = false;
+  /** `afterDurable` callbacks waiting for the commit that will take the current batch. */
+  private batchWaiters: DurableWaiter[] = [];
   /** Inside `carry`: an input it causes (onDeliver → command) must not commit re-entrantly. */
   private carrying = false;
   private nextId = 1;
@@ -140,6 +153,30 @@ export class CommitPipeline<M, D> {
   /** Settles when the commit in flight has been handled; undefined when none is in flight. */
   inFlight(): Promise<void> | undefined {
     return this.phase.kind === 'committing' ? this.phase.done : undefined;
+  }
+
+  /**
+   * Calls `cb(true)` once every write handed to the pipeline so far is durable: at once if none
+   * is waiting (or nothing is committed: no storage), else when the commit in flight lands (the
+   * batch is empty) or when the commit that takes the current batch lands. `cb(false)` if the
+   * pipeline stops first (crash, fatal error). Adds no commit: a batch with writes is always
+   * committed at the end of its turn or after the commit in flight, lazy writes included.
+   */
+  afterDurable(cb: DurableWaiter): void {
+    const p = this.phase;
+    if (p.kind === 'stopped') {
+      cb(false);
+      return;
+    }
+    if (this.batchSize > 0 && this.hooks.needsCommit(this.writes.size, false)) {
+      this.batchWaiters.push(cb);
+      return;
+    }
+    if (p.kind === 'committing') {
+      p.waiters.push(cb);
+      return;
+    }
+    cb(true);
   }
 
   /** A send, timer or delivery of the open turn. */
@@ -201,12 +238,16 @@ export class CommitPipeline<M, D> {
 
   /** Crash, fatal error or end of close: drops the open turn, the batch and every waiting turn. */
   stop(): void {
+    const p = this.phase;
+    const waiters = [...(p.kind === 'committing' ? p.waiters : []), ...this.batchWaiters];
+    this.batchWaiters = [];
     this.phase = STOPPED;
     this.queue = [];
     this.firstPersist = -1;
     this.writes = new Map();
     this.applied = [];
     this.strict = false;
+    for (const cb of waiters) cb(false);
   }
 
   /**
@@ -222,10 +263,13 @@ export class CommitPipeline<M, D> {
   private commit(turns: readonly Sealed<M, D>[]): void {
     assert(this.phase.kind === 'idle', 'pipeline: at most one commit in flight');
     const strict = this.strict;
+    const waiters = this.batchWaiters;
+    this.batchWaiters = [];
     let result: void | Promise<void>;
     try {
       result = this.hooks.commit(this.writes, this.applied);
     } catch (err) {
+      this.batchWaiters.push(...waiters);
       this.stop();
       this.hooks.fatal(err);
       return;
@@ -234,6 +278,7 @@ export class CommitPipeline<M, D> {
     this.applied = [];
     this.strict = false;
     if (result === undefined) {
+      for (const cb of waiters) cb(true);
       this.settle(turns);
       return;
     }
@@ -248,7 +293,16 @@ export class CommitPipeline<M, D> {
         this.hooks.fatal(err);
       },
     );
-    this.phase = { kind: 'committing', id, turns, strict, held: [], heldPending: false, done };
+    this.phase = {
+      kind: 'committing',
+      id,
+      turns,
+      strict,
+      held: [],
+      heldPending: false,
+      done,
+      waiters,
+    };
   }
 
   /** The commit `id` is durable: its turns go out, then the held turns move on. */
@@ -256,6 +310,7 @@ export class CommitPipeline<M, D> {
     const p = this.phase;
     if (p.kind !== 'committing' || p.id !== id) return; // stopped meanwhile: nothing goes out
     assert(!p.heldPending || p.held.length > 0, 'pipeline: pending held outputs are in a turn');
+    for (const cb of p.waiters.splice(0)) cb(true); // durable, whatever carrying out does next
     this.settle(p.turns);
     if (this.phase !== p) return; // carrying them out stopped the node
     this.phase = IDLE;

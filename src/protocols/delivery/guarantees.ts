@@ -33,6 +33,7 @@ import {
   isReliableMsg,
   type Effect,
   type Mode,
+  type PendingSend,
   type ReliableDeliver,
   type ReliableMsg,
   type ReliableOptions,
@@ -93,6 +94,16 @@ export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
   /** The application state the channel's effect has built. */
   get state(): unknown {
     return this.link.state;
+  }
+
+  /** Sends not yet acknowledged by their receiver (the engine's `pendingSends`). */
+  pendingSends(): PendingSend[] {
+    return this.link.pendingSends();
+  }
+
+  /** Whether the send `seq` to `to` is still unacknowledged (the engine's `isPending`). */
+  isPending(to: NodeId, seq: number): boolean {
+    return this.link.isPending(to, seq);
   }
 
   protected onCommand(_now: Instant, cmd: ChannelSend): void {

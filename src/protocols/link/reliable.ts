@@ -4,9 +4,9 @@
  * each part states its own).
  */
 
-export { ReliableEndpoint } from './reliable/endpoint.ts';
+export { ReliableEndpoint, type PendingSend } from './reliable/endpoint.ts';
 export { APPLIED_KEY } from './reliable/durable-keys.ts';
-export { RELIABLE_DEFAULTS, type ReliableOptions } from './reliable/options.ts';
+export { RELIABLE_DEFAULTS, type ReliableOptions, type SendObserver } from './reliable/options.ts';
 export type { ReliableStats } from './reliable/out.ts';
 export { POLICY, type ModePolicy } from './reliable/policy.ts';
 export {

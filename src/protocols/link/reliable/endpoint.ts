@@ -51,7 +51,16 @@ import { POLICY } from './policy.ts';
 import { ReceiverHalf } from './receiver.ts';
 import { SenderHalf } from './sender.ts';
 import { parseTimer, timerName } from './timers.ts';
-import type { DataMsg, ReliableDeliver, ReliableMsg, ReliableSend } from './wire.ts';
+import type { DataMsg, Mode, ReliableDeliver, ReliableMsg, ReliableSend } from './wire.ts';
+
+/** A message the sender still holds: sent, not yet acknowledged (`pendingSends`). */
+export interface PendingSend {
+  readonly to: NodeId;
+  readonly seq: number;
+  readonly mode: Mode;
+  readonly payload: unknown;
+  readonly key?: string;
+}
 
 export class ReliableEndpoint
   extends OutputQueue<ReliableMsg, ReliableDeliver>
@@ -167,7 +176,51 @@ export class ReliableEndpoint
       cmd.key === undefined
         ? { type: 'data', seq, floor: 0, mode, payload }
         : { type: 'data', seq, floor: 0, mode, payload, key: cmd.key };
+    this.opts.observer?.sent(peer.id, seq);
     this.sender.send(now, peer, msg);
+  }
+
+  /**
+   * The messages this sender still holds (in flight or waiting, retransmitting modes): sent and
+   * not yet acknowledged, per peer in seq order. After a restart: what the durable send buffer
+   * gave back, which the engine is resending. At most (sendWindowMax + sendQueueMax) per peer.
+   */
+  pendingSends(): PendingSend[] {
+    const out: PendingSend[] = [];
+    for (const p of this.peers.values()) {
+      const msgs: DataMsg[] = [];
+      for (const e of p.tx.inFlight.values()) msgs.push(e.msg);
+      for (let i = p.tx.waitingHead; i < p.tx.waiting.length; i++) {
+        const w = p.tx.waiting[i];
+        if (w !== undefined) msgs.push(w.msg);
+      }
+      for (const m of msgs) {
+        out.push(
+          m.key === undefined
+            ? { to: p.id, seq: m.seq, mode: m.mode, payload: m.payload }
+            : { to: p.id, seq: m.seq, mode: m.mode, payload: m.payload, key: m.key },
+        );
+      }
+    }
+    return out;
+  }
+
+  /** Whether message `seq` to `to` is still held (in flight or waiting): O(log n). */
+  isPending(to: NodeId, seq: number): boolean {
+    const tx = this.peers.get(to)?.tx;
+    if (tx === undefined) return false;
+    if (tx.inFlight.has(seq)) return true;
+    // `waiting` from its head is in ascending seq order: binary search.
+    let lo = tx.waitingHead;
+    let hi = tx.waiting.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = tx.waiting[mid]?.seq ?? Number.POSITIVE_INFINITY;
+      if (s === seq) return true;
+      if (s < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
   }
 
   handleMessage(now: Instant, from: NodeId, msg: ReliableMsg): void {

@@ -7,7 +7,24 @@
 
 import { SteadfastError } from '../../../core/errors.ts';
 import { CONGESTION_DEFAULTS, validateCongestion, type CongestionOptions } from '../congestion.ts';
+import type { NodeId } from '../../../core/ids.ts';
 import type { Effect, Mode } from './wire.ts';
+
+/**
+ * Watches the sending side for the application (the runtime's send acknowledgements): called
+ * synchronously from inside the engine's `handle*`, it must only record (never call back into
+ * the engine). It changes nothing the engine does or emits.
+ */
+export interface SendObserver {
+  /** A `send` command to `to` was given sequence number `seq` (its id at this sender). */
+  sent(to: NodeId, seq: number): void;
+  /**
+   * The receiver acknowledged `seq` (retransmitting modes only): it has the message, and for
+   * exactly-once it has applied it durably. Once per message per incarnation of this sender, also
+   * for messages recovered from the durable send buffer.
+   */
+  acked(to: NodeId, seq: number): void;
+}
 
 export interface ReliableOptions {
   /** Most messages in flight (sent, not acked) per peer. */
@@ -45,6 +62,8 @@ export interface ReliableOptions {
   readonly receiveWindowMax?: number;
   /** Congestion control (undefined: off). */
   readonly congestion?: Partial<CongestionOptions>;
+  /** Told of each send's seq and of each ack (the runtime's accepted/delivered; default none). */
+  readonly observer?: SendObserver;
 }
 
 export const RELIABLE_DEFAULTS: ReliableOptions = {

@@ -155,22 +155,13 @@ test('replay: old data frames replayed in the ack window of a new one do not mov
   }
 });
 
-test('replay: a duplicate is acked without an echo; an echo naming no transmission gives no sample', () => {
+test('replay: an echo naming no transmission of what the ack settles gives no sample', () => {
   const p = new Pair(rlSpec(0));
   p.command('a', { type: 'send', to: 'b', payload: 'x' });
-  const [data] = p.inFlight;
-  assert.ok(data !== undefined);
   crossAll(p, 10);
   const before = p.proto('a').stats() as ReliableStats;
-  // The old frame again: b acks it (the first ack may have been lost), echoing nothing.
-  p.inFlight.push(data);
-  p.deliverOne();
-  const [ack] = p.inFlight;
-  assert.ok(ack !== undefined && ack.msg.type === 'ack');
-  assert.equal(ack.msg.ts, undefined);
-  assert.equal(ack.msg.dup, true);
-  // A forged or replayed ack whose echo names no transmission, settling a real new message.
-  p.inFlight.length = 0;
+  assert.equal(before.srttMsMax, 11); // the data crosses at 10 ms, its ack at 11
+  // A replayed or forged ack echoing a time a never sent at, settling a real new message.
   p.advance(3000);
   p.command('a', { type: 'send', to: 'b', payload: 'y' });
   p.inFlight.length = 0; // lost
@@ -180,4 +171,28 @@ test('replay: a duplicate is acked without an echo; an echo naming no transmissi
   assert.equal(after.inFlight, 0, 'the ack settles the message');
   assert.equal(after.srttMsMax, before.srttMsMax);
   assert.equal(after.rtoMsMax, before.rtoMsMax);
+  // The same ack echoing the transmission's own time is a sample of 5 ms.
+  p.advance(100);
+  p.command('a', { type: 'send', to: 'b', payload: 'z' });
+  const sentAt = p.now;
+  p.inFlight.length = 0;
+  p.advance(5);
+  p.proto('a').handleMessage(instant(p.now), 'b', { type: 'ack', cum: 3, sack: [], ts: sentAt });
+  assert.ok((p.proto('a').stats() as ReliableStats).srttMsMax < before.srttMsMax);
+});
+
+test('replay: a duplicate is acked, with its D-SACK, without echoing its ts (RFC 7323)', () => {
+  const p = new Pair(rlSpec(0));
+  p.command('a', { type: 'send', to: 'b', payload: 'x' });
+  const [data] = p.inFlight;
+  assert.ok(data !== undefined && data.msg.type === 'data');
+  assert.equal(typeof data.msg.ts, 'number');
+  crossAll(p, 10);
+  p.inFlight.push(data); // the old frame again
+  p.deliverOne();
+  const [ack] = p.inFlight;
+  assert.ok(ack !== undefined && ack.msg.type === 'ack');
+  assert.equal(ack.msg.ts, undefined);
+  assert.equal(ack.msg.dup, true);
+  assert.equal(ack.msg.cum, 1);
 });

@@ -16,9 +16,13 @@
  * only when the echo MATCHES a transmission this sender made of a message the ack newly settles
  * (its first or its latest transmission: the echo names which one, so a retransmitted message is
  * timed without Karn's ambiguity). An ack without a matching echo gives no sample: one that
- * echoes nothing (it answers only duplicates, receiver.ts), one whose echo is older than every
- * transmission it settles (a replayed frame's, or a delayed copy's), or one that settles nothing.
- * So a replayed datagram, authentic but old, cannot move SRTT or the RTO. No per-message
+ * settles nothing, one that echoes nothing (it answers only duplicates: the receiver never
+ * echoes a duplicate's ts, receiver.ts), or one whose echo names no transmission of what it
+ * settles. Together: an attacker replaying captured frames (authentic: it needs no key) cannot
+ * move SRTT or the RTO. Before, the receiver echoed the earliest frame of an ack window,
+ * duplicates included, so each ack answering a replayed frame fed a sample of seconds and the
+ * RTO sat at its maximum; the sender's matching alone still let a YOUNG replay (a duplicate of a
+ * message whose ack was lost) add the attacker's delay to a matched sample. No per-message
  * fallback: per-message samples are correlated (an ack covering hundreds of messages would feed
  * hundreds of near-equal values, so the RTO forgets earlier variance), and under ack loss their
  * age is not a round trip.
@@ -26,7 +30,8 @@
  * Stale acks: an ack whose `cum` is below one already received (reordered, or replayed) still
  * settles what it covers, but its receiver window and its D-SACK flag are old news and ignored
  * (as TCP ignores a window update older than SND.WL1): a replayed old D-SACK would otherwise
- * widen the reordering window and slow loss detection.
+ * widen the reordering window and slow loss detection. Selective ranges at or below what is
+ * already settled are skipped, not walked, so a flood of replayed old acks costs little.
  *
  * Limits on what is in flight: never beyond the receiver's dedup window above its watermark (it
  * would drop the message unacked); with a receiver window, never more than its advertised `wnd`
@@ -264,6 +269,7 @@ export class SenderHalf {
       }
       if (POLICY[e.msg.mode].durableBuffer)
         deletes.push({ key: txKey(peer.id, e.seq), value: null });
+      this.opts.observer?.acked(peer.id, e.seq);
     }
     this.detectLoss(now, peer);
     this.pump(now, peer);
@@ -290,8 +296,11 @@ export class SenderHalf {
     }
     for (const e of acked) tx.inFlight.delete(e.seq);
     const sack = ack.sack;
+    // Seqs up to cumAcked are settled already: a stale (or replayed) ack's ranges below it are
+    // skipped, not walked.
+    const settledUpTo = Math.max(ack.cum, tx.cumAcked);
     for (let i = 0; i + 1 < sack.length; i += 2) {
-      const first = Math.max(sack[i] ?? 0, ack.cum + 1);
+      const first = Math.max(sack[i] ?? 0, settledUpTo + 1);
       // A range can only cover what this sender has in flight: bound the walk by the window.
       const last = Math.min(sack[i + 1] ?? 0, first + this.opts.sendWindowMax);
       for (let seq = first; seq <= last; seq++) {
