@@ -235,11 +235,14 @@ function stackOf(
   transport: Transport,
   observer: SendObserver,
   ids: readonly NodeId[],
+  id: NodeId,
 ): StackSpec<unknown, unknown, unknown> {
   const s = cfg.stack;
   if (isProtocolStack(s)) {
     return registryStack({
       protocol: s.protocol,
+      id,
+      byzantine: s.byzantine,
       nodes: ids.length,
       checksum: cfg.checksum,
       auth: cfg.auth !== undefined,
@@ -301,7 +304,7 @@ export async function startNode(
   const driver: NodeDriver = new Driver({
     id,
     nodes: ids,
-    stack: stackOf(cfg, transport, acks.observer, ids),
+    stack: stackOf(cfg, transport, acks.observer, ids, id),
     transport,
     storage,
     frame: frameOptions(cfg),
