@@ -10,7 +10,8 @@
  *   GET    /v1/health   → 200 (a leader is known) or 503, {"id","role","leader","term",…}
  *   GET    /metrics     → Prometheus text format 0.0.4
  * `{key}` is one path segment, percent-decoded (a key with '/' is sent as %2F), 1–1024 bytes.
- * `null` stands for "absent" in cas (`"from": null` swaps only an absent key).
+ * `null` stands for "absent": a PUT of null is refused (400), and `"from": null` in cas swaps only
+ * an absent key.
  *
  * FORWARDING. Every replica accepts every request: it hands the operation to its own client proxy
  * (raft.ts), which sends it to the leader over the replica link and follows redirects there. So a
@@ -91,6 +92,7 @@ interface Answer {
 }
 
 const KEY_BYTES_MAX = 1024;
+const CLOSE_GRACE_MS = 2000;
 const IDEM_KEY = /^[\x21-\x7e]+$/;
 /** Commit latency histogram buckets, seconds. */
 const BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -173,12 +175,17 @@ export class KvHttpServer {
   async close(): Promise<void> {
     this.closing = true;
     for (const w of this.waiting.splice(0)) w(undefined);
+    // Requests in flight get `CLOSE_GRACE_MS` to be answered; then every connection is cut.
+    const cut = setTimeout(() => {
+      this.server.closeAllConnections();
+    }, CLOSE_GRACE_MS);
     await new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();
       });
       this.server.closeIdleConnections();
     });
+    clearTimeout(cut);
   }
 
   /** Wire the replica's results here. */
@@ -230,6 +237,9 @@ export class KvHttpServer {
       if (method === 'GET') return this.get(key, url.searchParams.get('consistency'));
       if (method === 'PUT') {
         const value = await this.jsonBody(req, false);
+        if (value === null) {
+          throw new HttpError(problem('bad-request', 'null stands for absent: DELETE the key'));
+        }
         return this.write(req, { f: 'put', key, value });
       }
       await this.jsonBody(req, true);

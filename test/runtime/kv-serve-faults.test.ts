@@ -40,7 +40,7 @@ const skip = kvNetUnavailable();
 
 test(
   'kv serve under kernel loss and kill -9: 3 replicas in namespaces, 20% drop, leader killed 3× and a follower once; linearizable, nothing acknowledged lost',
-  { skip: skip === undefined ? false : `skipped: ${skip}`, timeout: 170_000 },
+  { skip: skip === undefined ? false : `skipped: ${skip}`, timeout: Math.max(170_000, OPS * 60) },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sf-kv-faults-'));
     const net = KvNet.create(3, 20);

@@ -179,6 +179,12 @@ test('kv serve: malformed requests are 4xx problems and the replica goes on', as
   const l = await leader();
   problemOf(await call(l, 'PUT', '/v1/kv/x', '{bad'), 400, 'bad-request');
   problemOf(await call(l, 'PUT', '/v1/kv/x', ''), 400, 'bad-request');
+  problemOf(await call(l, 'PUT', '/v1/kv/x', 'null'), 400, 'bad-request');
+  problemOf(
+    await call(l, 'PUT', '/v1/kv/x', '['.repeat(300) + ']'.repeat(300)),
+    400,
+    'bad-request',
+  );
   problemOf(await call(l, 'POST', '/v1/kv/x/incr', '{"delta": 1.5}'), 400, 'bad-request');
   problemOf(await call(l, 'POST', '/v1/kv/x/cas', '{"to": 1}'), 400, 'bad-request');
   problemOf(await call(l, 'GET', '/v1/kv/x?consistency=eventual'), 400, 'bad-request');
