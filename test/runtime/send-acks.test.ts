@@ -3,7 +3,7 @@
 // `pending()` lists what a restarted sender still holds, by id and key, and their `delivered`
 // resolve once the receiver comes up. The kill -9 test of the same is send-acks-kill.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +11,7 @@ import { parseConfig, type ClusterConfig } from '../../src/runtime/config.ts';
 import type { CounterState } from '../../src/runtime/effects.ts';
 import { startNode } from '../../src/runtime/node.ts';
 import { freeUdpPort } from '../../src/runtime/ports.ts';
+import { NodeProcess } from '../../src/runtime/process.ts';
 
 async function config(dir: string, effect: 'counter' | 'none' = 'counter'): Promise<ClusterConfig> {
   return parseConfig(
@@ -103,6 +104,66 @@ test('pending: a restarted sender lists what is not yet acknowledged, by id and 
   } finally {
     await n1.close();
     await n2?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('JSON Lines: "ack": true prints sent, accepted and delivered with the id; a command ref keeps its own accepted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-acks-jsonl-'));
+  const configPath = join(dir, 'cluster.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      nodes: {
+        n1: { host: '127.0.0.1', port: await freeUdpPort() },
+        n2: { host: '127.0.0.1', port: await freeUdpPort() },
+      },
+      transport: 'udp',
+      stack: { guarantee: 'exactly-once', effect: 'counter' },
+      dataDir: './data',
+    }),
+  );
+  const lines: Record<string, unknown>[] = [];
+  const n1 = new NodeProcess({ id: 'n1', configPath, onLine: (o) => lines.push(o) });
+  const n2 = new NodeProcess({ id: 'n2', configPath });
+  try {
+    await n2.start();
+    await n1.start();
+    const delivered = n1.next((o) => o.type === 'delivered' && o.key === 'b');
+    n1.send({ type: 'send', to: 'n2', payload: 1, key: 'a', ack: true });
+    n1.send({ type: 'send', to: 'n2', payload: 2 }); // no ack: no line
+    n1.send({
+      type: 'command',
+      ref: 7,
+      cmd: { type: 'send', to: 'n2', payload: 3, key: 'b', ack: true },
+    });
+    await delivered;
+    const pending = n1.next((o) => o.type === 'pending');
+    n1.send({ type: 'pending', payloads: true });
+    assert.deepEqual((await pending).sends, []);
+    const acks = lines.filter(
+      (o) => ['sent', 'accepted', 'delivered'].includes(String(o.type)) && o.ref === undefined,
+    );
+    const of = (key: string) => acks.filter((o) => o.key === key).map((o) => o.type);
+    assert.deepEqual(of('a'), ['sent', 'accepted', 'delivered']);
+    assert.deepEqual(of('b'), ['sent', 'accepted', 'delivered']);
+    const [a, b] = [acks[0]?.id, acks.find((o) => o.key === 'b')?.id];
+    assert.match(String(a), /^n2\/\d+$/);
+    assert.equal(
+      Number(String(b).split('/')[1]),
+      Number(String(a).split('/')[1]) + 2,
+      'ids are seqs',
+    );
+    assert.ok(
+      acks.every((o) => typeof o.id === 'string'),
+      'the new lines carry id',
+    );
+    const refs = lines.filter((o) => o.ref !== undefined);
+    assert.deepEqual(refs, [{ type: 'accepted', ref: 7 }], "the supervisor's reply, unchanged");
+    assert.equal(lines.filter((o) => o.type === 'error').length, 0);
+  } finally {
+    await n1.stop();
+    await n2.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
