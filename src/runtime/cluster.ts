@@ -26,8 +26,10 @@
  * counts as down from its kill until its restarted process is ready.
  * Settling: once the plan is issued, the faults are over and `runMs` has passed, the run ends
  * when every command handed over is answered and done or in doubt (as the nodes' printed
- * deliveries show) and no delivery came for 500 ms (`settled: 'done'`); or when no delivery came
- * for `quietMs` (`'quiet'`: something is not done); or at `settleTimeoutMs` (`'timeout'`).
+ * deliveries show), every broadcast done at its origin has reached every node up and honest, and
+ * no delivery came for 500 ms (`settled: 'done'`); or when no delivery came for `quietMs`
+ * (`'done'` if every command is, else `'quiet'`: something is not done; a broadcast some node
+ * never delivered is then the checkers' to judge); or at `settleTimeoutMs` (`'timeout'`).
  *
  * Guarantees: every node's trace comes from its own SQLite (the driver commits trace events with
  * each batch, so a SIGKILLed node's trace is a consistent prefix of what it did); every planned
@@ -447,6 +449,8 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
   const wroteTo: number[] = [];
   /** Completions the nodes printed (live view; the verdict reads the durable traces). */
   const seen = new Set<string>();
+  /** Each broadcast delivered somewhere (by origin and payload): the nodes that delivered it. */
+  const reached = new Map<string, { origin: NodeId; nodes: Set<NodeId> }>();
   let lastDeliveryAt = now();
   /** Nodes between their kill and their restarted process's ready line. */
   const down = new Set<NodeId>();
@@ -460,6 +464,12 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
       lastDeliveryAt = now();
       const c = deliveryCompletion(id, o);
       if (c !== undefined) seen.add(c.key);
+      if (o.type === 'deliver' && typeof o.origin === 'string') {
+        const key = `${o.origin}\0${JSON.stringify(o.payload)}`;
+        const at = reached.get(key) ?? { origin: o.origin, nodes: new Set<NodeId>() };
+        at.nodes.add(id);
+        reached.set(key, at);
+      }
     }
   };
   const procs = new Map(
@@ -673,18 +683,29 @@ export async function runCluster(opts: ClusterOptions): Promise<ClusterResult> {
         const key = completionKey(o.node, o.cmd);
         return key !== undefined && !seen.has(key);
       }).length;
+    // Broadcasts done at their origin that a node now up and honest has not delivered yet: the
+    // run waits for them too (a retransmission to a restarted node may be seconds away), up to
+    // `quietMs` without any delivery; whether they had to arrive is the checkers' verdict.
+    const unspread = (): number => {
+      const up = ids.filter((id) => !down.has(id) && !liars.includes(id));
+      let n = 0;
+      for (const r of reached.values()) {
+        if (r.nodes.has(r.origin) && up.some((id) => !r.nodes.has(id))) n++;
+      }
+      return n;
+    };
     const quietMs = opts.quietMs ?? DEFAULT_QUIET_MS;
     const deadline = Date.now() + (opts.settleTimeoutMs ?? 60_000);
     let settled: Settled = 'timeout';
     const settleFrom = now();
     while (Date.now() < deadline) {
       const calm = now() - Math.max(lastDeliveryAt, settleFrom);
-      if (open() === 0 && now() - lastDeliveryAt >= CALM_MS) {
+      if (open() === 0 && unspread() === 0 && now() - lastDeliveryAt >= CALM_MS) {
         settled = 'done';
         break;
       }
       if (calm >= quietMs) {
-        settled = 'quiet';
+        settled = open() === 0 ? 'done' : 'quiet';
         break;
       }
       await sleep(100);

@@ -91,7 +91,7 @@ for (const c of CELLS) {
         network: 'netns',
         messages: 5,
         faultMs: 1500,
-        livenessMs: 4000,
+        livenessMs: 2000,
         dir,
         log: (line) => {
           tag ??= /\(sfc([0-9a-f]+)-\*/.exec(line)?.[1];
