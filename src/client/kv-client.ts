@@ -14,7 +14,8 @@
  *   the next endpoint and applied at most once (within the server's session window).
  * - Retries: on a connection error, a 5xx or a timeout of `attemptTimeoutMs`, the next endpoint in
  *   turn, after `backoffMs · 2^k` (capped at `backoffMsMax`, with equal jitter), at most
- *   `attemptsMax` attempts. The endpoint that answered last is tried first next time.
+ *   `attemptsMax` attempts. Next time the leader's endpoint is tried first when the answer named
+ *   it (`X-Steadfast-Leader`, if it is one of `endpoints`), else the one that answered.
  * - Failure is typed: `KvError.code` is the server's problem code (`precondition-failed` is not an
  *   error: `cas` returns false; `not-found` is not an error: `get` returns undefined), or
  *   `unavailable` (every attempt failed and none can have applied the write) or `indefinite`
@@ -83,7 +84,9 @@ export class KvClient {
   private readonly backoffMs: number;
   private readonly backoffMsMax: number;
   private readonly fetchFn: typeof fetch;
-  /** The endpoint tried first: the one that answered last. */
+  /** The endpoints' origins (scheme, host, port), to recognise the leader's. */
+  private readonly origins: readonly string[];
+  /** The endpoint tried first: the leader's if the last answer named it, else the one that answered. */
   private preferred = 0;
 
   constructor(opts: KvClientOptions) {
@@ -97,6 +100,7 @@ export class KvClient {
       }
       return e.replace(/\/+$/, '');
     });
+    this.origins = this.endpoints.map((e) => originOf(e) ?? e);
     this.attemptTimeoutMs = positive('attemptTimeoutMs', opts.attemptTimeoutMs ?? 15_000);
     this.attemptsMax = positive('attemptsMax', opts.attemptsMax ?? 8);
     this.backoffMs = positive('backoffMs', opts.backoffMs ?? 100);
@@ -201,7 +205,7 @@ export class KvClient {
         last = `${base}: HTTP ${res.status} ${codeOf(parsed) ?? ''}`.trim();
         continue;
       }
-      this.preferred = i;
+      this.preferred = this.leaderIndex(res.headers.get('x-steadfast-leader')) ?? i;
       return { status: res.status, body: parsed };
     }
     if (write && mayHaveHappened) {
@@ -217,9 +221,24 @@ export class KvClient {
     );
   }
 
+  /** The index of the endpoint the server named as the leader's, if it is one of ours. */
+  private leaderIndex(url: string | null): number | undefined {
+    if (url === null) return undefined;
+    const i = this.origins.indexOf(originOf(url) ?? '');
+    return i < 0 ? undefined : i;
+  }
+
   private backoff(attempt: number): number {
     const d = Math.min(this.backoffMsMax, this.backoffMs * 2 ** Math.min(attempt - 1, 20));
     return d / 2 + Math.random() * (d / 2);
+  }
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
   }
 }
 

@@ -16,7 +16,8 @@
  * FORWARDING. Every replica accepts every request: it hands the operation to its own client proxy
  * (raft.ts), which sends it to the leader over the replica link and follows redirects there. So a
  * follower FORWARDS (no HTTP redirect: a client needs one address). `X-Steadfast-Node` names the
- * replica whose state answered. `?consistency=stale` reads this replica's applied state at once,
+ * replica whose state answered; `X-Steadfast-Leader` gives the API URL of the leader this replica
+ * believes in (a client may go there next and save the forwarding hop; KvClient does). `?consistency=stale` reads this replica's applied state at once,
  * without asking the leader: it may miss recent writes (X-Steadfast-Consistency: stale).
  *
  * IDEMPOTENCY. `Idempotency-Key: <1–200 visible ASCII characters>` on PUT, DELETE, POST makes the
@@ -61,6 +62,8 @@ export interface KvHttpOptions {
   readonly slots?: number;
   readonly waitingMax?: number;
   readonly requestTimeoutMs?: number;
+  /** Every replica's API base URL by node id: the leader's goes out as `X-Steadfast-Leader`. */
+  readonly peers?: ReadonlyMap<string, string>;
 }
 
 /** Stable problem codes with their HTTP status and title. */
@@ -481,6 +484,9 @@ export class KvHttpServer {
       'content-length': Buffer.byteLength(text),
     };
     if (a.node !== undefined) headers['x-steadfast-node'] = a.node;
+    const leader = this.replica.store()?.leaderHint().leader;
+    const leaderUrl = leader === undefined ? undefined : this.opts.peers?.get(leader);
+    if (leaderUrl !== undefined) headers['x-steadfast-leader'] = leaderUrl;
     if (a.problem === 'unavailable') headers['retry-after'] = 1;
     if (a.problem === 'method-not-allowed') {
       headers.allow = a.allow ?? '';

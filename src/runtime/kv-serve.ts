@@ -126,7 +126,11 @@ export async function runKvServe(opts: KvServeOptions): Promise<number> {
     err(`${id}: ${e instanceof Error ? e.message : String(e)}`);
     return e instanceof SteadfastError && e.code === 'bad-argument' ? 2 : 1;
   }
-  const server = new KvHttpServer(replica, { host: http.host, port: http.port });
+  const peers = new Map<string, string>();
+  for (const [other, a] of Object.entries(cfg.nodes)) {
+    if (a.http !== undefined) peers.set(other, `http://${a.http.host}:${a.http.port}`);
+  }
+  const server = new KvHttpServer(replica, { host: http.host, port: http.port, peers });
   route.server = server;
   try {
     await server.listen();

@@ -78,6 +78,24 @@ test('KvClient: a write retried after 504 and a refused endpoint keeps one Idemp
   assert.equal(next.seen[0]?.key, 'mine');
 });
 
+test('KvClient: an answer naming the leader (X-Steadfast-Leader) sends the next request there', async () => {
+  const named = () =>
+    new Response(JSON.stringify({ key: 'x', value: 1 }), {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'x-steadfast-leader': 'http://c:3' },
+    });
+  const { fetch, seen } = scripted([named, json(200, { key: 'x', value: 2 }), named]);
+  const kv = new KvClient({ endpoints, fetch, ...fast });
+  await kv.incr('x');
+  await kv.incr('x');
+  await kv.incr('x');
+  assert.deepEqual(
+    seen.map((s) => new URL(s.url).host),
+    ['a:1', 'c:3', 'c:3'],
+    'to the leader, then the one that answered',
+  );
+});
+
 test('KvClient: every attempt failed — indefinite if one may have applied, else unavailable', async () => {
   const a = scripted([reset, problem(503, 'unavailable'), problem(503, 'unavailable')]);
   const e1 = await new KvClient({ endpoints, fetch: a.fetch, attemptsMax: 3, ...fast })

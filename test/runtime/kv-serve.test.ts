@@ -24,6 +24,7 @@ interface Reply {
   status: number;
   type: string;
   node: string | null;
+  leader: string | null;
   body: Record<string, unknown>;
 }
 
@@ -44,6 +45,7 @@ async function call(
     status: res.status,
     type: res.headers.get('content-type') ?? '',
     node: res.headers.get('x-steadfast-node'),
+    leader: res.headers.get('x-steadfast-leader'),
     body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
   };
 }
@@ -113,6 +115,7 @@ test('kv serve: put/get/incr/cas/delete through a follower, which forwards to th
   assert.equal(r.type, 'application/json');
   assert.deepEqual(r.body, { key: 'greeting', value: 'hello' });
   assert.equal(r.node, l, 'the leader answered the follower’s forwarded write');
+  assert.equal(r.leader, http.get(l), 'and the follower names the leader’s API');
   r = await call(f, 'GET', '/v1/kv/greeting');
   assert.deepEqual([r.status, r.body.value, r.node], [200, 'hello', l]);
   r = await call(f, 'POST', '/v1/kv/visits/incr', '{"delta": 5}');
