@@ -149,10 +149,17 @@ const LAYERS = {
   ],
   // The store's HTTP client (src/client/kv-client.ts): global fetch only, imports nothing.
   'src/client': [],
-  // The npm package's entry points (package.json `exports`): each re-exports a chosen surface.
-  'src/index.ts': ['src/core', 'src/protocols', 'src/runtime', 'src/client'],
-  'src/sim.ts': ['src/core', 'src/protocols', 'src/sim', 'src/matrix'],
-  'src/check.ts': ['src/core', 'src/check'],
+  // The npm package's entry points (package.json `exports`: steadfast, steadfast/sim,
+  // steadfast/check): each re-exports a chosen surface of the layers below; nothing imports them.
+  'src/api': [
+    'src/core',
+    'src/protocols',
+    'src/sim',
+    'src/check',
+    'src/runtime',
+    'src/matrix',
+    'src/client',
+  ],
 };
 
 /**

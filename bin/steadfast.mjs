@@ -1,8 +1,16 @@
 #!/usr/bin/env node
-// The `steadfast` command. Sources are TypeScript, loaded through tsx (a runtime dependency), so
-// there is no build step between a checkout and a run.
-import { register } from 'tsx/esm/api';
+// The `steadfast` command. In a checkout (src/ is here) it runs the TypeScript sources through tsx
+// (a devDependency), so there is no build step between an edit and a run; installed from the npm
+// package (no src/, only the compiled dist/) it runs dist/cli/main.js on plain node.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv);

@@ -9,15 +9,20 @@
  * command to a crashed process is). `kill9` resolves once the process has exited. With
  * `netns`, the node runs inside that network namespace (`ip netns exec`, which execs node, so
  * the pid is the node's own and signals reach it).
- * Assumes: Node 20 and the project's node_modules (tsx) next to this file.
+ * Assumes: Node 20; from the sources (this file is process.ts), the project's node_modules (tsx)
+ * next to it; compiled (process.js, the npm package's dist/), nothing: node-main.js runs on node.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const NODE_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+const COMPILED = import.meta.url.endsWith('.js');
+const NODE_MAIN = fileURLToPath(
+  new URL(COMPILED ? './node-main.js' : './node-main.ts', import.meta.url),
+);
+/** The loader the child needs: tsx for the TypeScript sources, none for compiled code. */
+const LOADER: readonly string[] = COMPILED ? [] : ['--import', import.meta.resolve('tsx')];
 
 export interface NodeProcessOptions {
   readonly id: string;
@@ -70,8 +75,7 @@ export class NodeProcess {
     if (this.running) throw new Error(`node ${this.id} is already running`);
     const args = [
       ...(this.opts.nodeArgs ?? []),
-      '--import',
-      TSX,
+      ...LOADER,
       NODE_MAIN,
       '--id',
       this.id,
