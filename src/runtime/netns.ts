@@ -4,7 +4,8 @@
  * network fault on real interfaces, and TCP works under network faults (a connection's source
  * address is its node's, as between machines).
  *
- *   hub namespace   sfc<tag>-hub: a bridge `br0` and one veth end `p<i>` per node, enslaved to it
+ *   hub namespace   sfc<tag>-hub: a bridge `br0` and one veth end `p<i>` per node, enslaved to
+ *                   it; optionally the address HUB_ADDRESS on the bridge (clients run here)
  *   node namespace  sfc<tag>-<id>: loopback up, the other veth end as `eth0`, address
  *                   10.77.0.<i+1>/24 (i = the node's 1-based index), no route anywhere else
  *
@@ -27,6 +28,8 @@ import type { NodeId } from '../core/ids.ts';
 
 /** The port every node listens on inside its own namespace (no other socket shares it). */
 export const NETNS_NODE_PORT = 7100;
+/** The bridge's own address when the hub takes part (`hubAddress`). */
+export const HUB_ADDRESS = '10.77.0.254';
 
 function ip(args: readonly string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -67,16 +70,30 @@ export class NodeNamespaces {
   private readonly made: string[] = [];
   private deleted = false;
   private readonly byId = new Map<NodeId, { ns: string; host: string }>();
+  private hubNs = '';
 
   private constructor(readonly tag: string) {}
 
-  /** A segment for `ids` (in this order: the i-th gets 10.77.0.(i+2)). */
-  static create(ids: readonly NodeId[]): NodeNamespaces {
+  /**
+   * A segment for `ids` (in this order: the i-th gets 10.77.0.(i+2)). Options:
+   * `hubAddress`: the bridge gets HUB_ADDRESS, so a process run in the hub namespace (a test's
+   * clients) reaches every node, as a client host on the same LAN would;
+   * `rtoMinMs`: TCP's retransmission floor on each node's route to the segment (default the
+   * kernel's 200 ms, a WAN's; 10 ms is a datacenter's), with quick acks.
+   */
+  static create(
+    ids: readonly NodeId[],
+    opts: { readonly hubAddress?: boolean; readonly rtoMinMs?: number } = {},
+  ): NodeNamespaces {
     if (ids.length < 1 || ids.length > 250) throw new RangeError(`1..250 nodes, got ${ids.length}`);
     const seg = new NodeNamespaces(randomBytes(3).toString('hex'));
     try {
       const hub = seg.add('hub');
+      seg.hubNs = hub;
+      ip(['-n', hub, 'link', 'set', 'lo', 'up']);
       ip(['-n', hub, 'link', 'add', 'br0', 'type', 'bridge']);
+      if (opts.hubAddress === true)
+        ip(['-n', hub, 'addr', 'add', `${HUB_ADDRESS}/24`, 'dev', 'br0']);
       ip(['-n', hub, 'link', 'set', 'br0', 'up']);
       for (const [k, id] of ids.entries()) {
         if (!/^[A-Za-z0-9_-]{1,16}$/.test(id))
@@ -101,6 +118,12 @@ export class NodeNamespaces {
         ip(['-n', hub, 'link', 'set', `p${k}`, 'master', 'br0', 'up']);
         ip(['-n', ns, 'addr', 'add', `${host}/24`, 'dev', 'eth0']);
         ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+        if (opts.rtoMinMs !== undefined) {
+          ip([
+            ...['-n', ns, 'route', 'replace', '10.77.0.0/24', 'dev', 'eth0'],
+            ...['rto_min', `${opts.rtoMinMs}ms`, 'quickack', '1'],
+          ]);
+        }
         seg.byId.set(id, { ns, host });
       }
     } catch (e) {
@@ -115,6 +138,11 @@ export class NodeNamespaces {
     ip(['netns', 'add', name]);
     this.made.push(name);
     return name;
+  }
+
+  /** The hub namespace (the bridge; with `hubAddress`, a place for clients to run). */
+  get hub(): string {
+    return this.hubNs;
   }
 
   /** The namespace node `id` runs in. */

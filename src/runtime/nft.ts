@@ -91,6 +91,25 @@ export function duplicationRule(
   return `ip daddr ${set(hosts)} meta l4proto ${protocol} numgen random mod 100 < ${percent} counter dup to ip daddr device "${device}"`;
 }
 
+/**
+ * Two rules dropping `percent`% of the packets to or from `port` (of `protocol`) at random: loss
+ * on one service's traffic only (a store's replica links, not its clients' HTTP).
+ */
+export function portOmissionRules(
+  port: number,
+  percent: number,
+  protocol: 'udp' | 'tcp' = 'tcp',
+): string[] {
+  if (!Number.isInteger(percent) || percent < 1 || percent > 100) {
+    throw new RangeError(`omission percent must be an integer in 1..100, got ${percent}`);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new RangeError(`bad port ${port}`);
+  return ['dport', 'sport'].map(
+    (dir) => `${protocol} ${dir} ${port} numgen random mod 100 < ${percent} counter drop`,
+  );
+}
+
 /** Two rules dropping every packet between group `a` and group `b`, both ways. */
 export function partitionRules(a: readonly string[], b: readonly string[]): string[] {
   if (a.length === 0 || b.length === 0) throw new RangeError('a partition needs two groups');

@@ -1,6 +1,6 @@
 /**
  * The process-level fault run of the replicated store (issue 18 item 4), as one process started
- * inside the hub namespace of a KvNet (src/runtime/kv-netns.ts): it supervises the replicas (each in its own
+ * inside the hub namespace of a NodeNamespaces segment (src/runtime/netns.ts): it supervises the replicas (each in its own
  * namespace, src/runtime/kv-process.ts), runs concurrent clients (KvClient, one idempotency key per logical
  * write), kills replicas with SIGKILL on a schedule and restarts them, and prints the client
  * history as ONE JSON line on stdout for the caller to check (linearizability, the counter).

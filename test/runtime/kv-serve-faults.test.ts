@@ -1,5 +1,5 @@
 // The store's process-level fault test (issue 18 item 4): 3 `kv serve` replicas, each in a
-// network namespace of its own with its own address on one bridge (kv-netns.ts), 20% of the
+// network namespace of its own with its own address on one bridge (netns.ts), 20% of the
 // packets between replicas dropped by the kernel (nftables), 4 concurrent clients mixing
 // increments with reads, puts and cas, the leader killed with SIGKILL 3 times and a follower once,
 // each restarted from its data. The whole client history must be linearizable, the final counter
@@ -14,7 +14,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkLinearizability, kvModel, type KvInput } from '../../src/check/linearizability.ts';
-import { HTTP_PORT, KvNet, kvNetUnavailable, REPLICA_PORT } from '../../src/runtime/kv-netns.ts';
+import { NodeNamespaces, netnsClusterUnavailable } from '../../src/runtime/netns.ts';
+import { NftFaults, portOmissionRules } from '../../src/runtime/nft.ts';
+
+/** Replica links and HTTP: fixed ports, each replica alone in its namespace. */
+const REPLICA_PORT = 7000;
+const HTTP_PORT = 8000;
 
 const OPS = Number(process.env.SF_KV_FAULT_OPS ?? 1000);
 const RUNNER = fileURLToPath(new URL('./kv-serve-fault-run.ts', import.meta.url));
@@ -36,22 +41,27 @@ interface Result {
   workloadMs: number;
 }
 
-const skip = kvNetUnavailable();
+const skip = netnsClusterUnavailable();
 
 test(
   'kv serve under kernel loss and kill -9: 3 replicas in namespaces, 20% drop, leader killed 3× and a follower once; linearizable, nothing acknowledged lost',
   { skip: skip === undefined ? false : `skipped: ${skip}`, timeout: Math.max(170_000, OPS * 60) },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sf-kv-faults-'));
-    const net = KvNet.create(3, 20);
-    const pids = new Set<number>();
     const ids = ['n1', 'n2', 'n3'];
+    // Clients run in the hub (its bridge has an address); a datacenter's TCP retransmission
+    // floor (10 ms) on the replicas' routes, so a dropped segment costs milliseconds.
+    const net = NodeNamespaces.create(ids, { hubAddress: true, rtoMinMs: 10 });
+    // 20% of the replica links' packets dropped by each replica's kernel, both directions.
+    const tables = net.namespaces().map((ns) => new NftFaults('sf_kv', ns));
+    const pids = new Set<number>();
     try {
+      for (const t of tables) t.install(portOmissionRules(REPLICA_PORT, 20));
       const nodes: Record<string, unknown> = {};
-      ids.forEach((id, i) => {
-        const host = KvNet.addressOf(i);
+      for (const id of ids) {
+        const host = net.hostOf(id);
         nodes[id] = { host, port: REPLICA_PORT, http: { host, port: HTTP_PORT } };
-      });
+      }
       const configPath = join(dir, 'cluster.json');
       writeFileSync(configPath, JSON.stringify({ transport: 'tcp', dataDir: 'data', nodes }));
       const specPath = join(dir, 'spec.json');
@@ -60,7 +70,7 @@ test(
         JSON.stringify({
           configPath,
           ids,
-          netns: net.replicas,
+          netns: net.namespaces(),
           ops: OPS,
           clients: 4,
           kills: ['leader', 'leader', 'follower', 'leader'],
@@ -107,7 +117,7 @@ test(
         code === 0 && result !== undefined,
         `runner exit ${String(code)}: ${JSON.stringify(lines.find((l) => l.type === 'error'))}\n${stderr.slice(-4000)}`,
       );
-      const dropped = net.dropped();
+      const dropped = tables.reduce((sum, t) => sum + t.dropped(), 0);
       const { history, finals, kills, counts } = result;
       const summary =
         `${OPS} ops in ${(result.workloadMs / 1000).toFixed(1)} s, kills ${JSON.stringify(kills)}, ` +
@@ -167,6 +177,7 @@ test(
           // already gone
         }
       }
+      for (const t of tables) t.delete();
       net.delete();
       rmSync(dir, { recursive: true, force: true });
     }
