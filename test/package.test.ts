@@ -6,7 +6,8 @@
  * Guarantees: the tarball ships dist/, the bin and package.json/README only; `steadfast`,
  * `steadfast/sim` and `steadfast/check` resolve and type-check in a strict consumer project
  * (skipLibCheck off: an error in our .d.ts fails here); every example exits 0 and prints what it
- * should; the installed `steadfast` command runs the compiled CLI.
+ * should; `NodeProcess` supervises a node running the compiled node-main.js (no loader); the
+ * installed `steadfast` command runs the compiled CLI.
  * Assumes: `npm ci` ran in this checkout (its npm cache holds every dependency's tarball, so the
  * install is offline-first; the registry is reached only for a miss). The install skips
  * dependencies' install scripts and takes better-sqlite3's native module from this checkout's
@@ -186,18 +187,28 @@ test('package: the packed tarball installs into a fresh project, whose examples 
     // 3. Type-check and compile the examples against the package's .d.ts.
     run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app);
 
-    // 4. The entry points resolve on plain node.
-    const surface = run(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        "const [a, b, c] = await Promise.all([import('steadfast'), import('steadfast/sim'), import('steadfast/check')]);" +
-          'console.log(typeof a.startNode, typeof b.Simulator, typeof c.checkLinearizability)',
-      ],
-      app,
+    // 4. The entry points resolve on plain node, and a supervised node process (NodeProcess runs
+    // the compiled node-main.js, no loader) starts new, is killed, and recovers.
+    writeFileSync(
+      join(app, 'surface.mjs'),
+      `import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+const [a, b, c] = await Promise.all([import('steadfast'), import('steadfast/sim'), import('steadfast/check')]);
+console.log(typeof a.startNode, typeof b.Simulator, typeof c.checkLinearizability);
+const dir = mkdtempSync(join(${JSON.stringify(work)}, 'np-'));
+const configPath = join(dir, 'cluster.json');
+const port = async () => ({ host: '127.0.0.1', port: await a.freeUdpPort() });
+writeFileSync(configPath, JSON.stringify({ nodes: { n1: await port(), n2: await port() }, dataDir: 'data' }));
+const p = new a.NodeProcess({ id: 'n1', configPath });
+const first = await p.start();
+await p.kill9();
+const again = await p.start();
+console.log('incarnations', first.incarnation, again.incarnation, 'exit', await p.stop());
+`,
     );
-    assert.equal(surface.trim(), 'function function function');
+    const surface = run(process.execPath, [join(app, 'surface.mjs')], app);
+    assert.match(surface, /^function function function$/m);
+    assert.match(surface, /^incarnations 0 1 exit 0$/m);
 
     // 5. Each example, compiled, on plain node.
     for (const [name, expected] of Object.entries(EXAMPLES)) {
