@@ -9,7 +9,8 @@
 // `./X.ts` so the sources run uncompiled) gets a dist twin that imports `./X.js` and needs no
 // tsx. The build fails, naming the file, if a bootstrap is not of that one-import shape, if a
 // compiled module still imports a `.ts` file, or if a target of package.json `exports` is
-// missing: a package that builds is one whose modules all load without tsx.
+// missing: a package that builds is one whose modules all load without tsx. Declarations import
+// `./X.js` (as a hand-written package's do), not tsc's `./X.ts`.
 // Assumes: the repo's node_modules (typescript) is installed; run from anywhere.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,15 +64,24 @@ for (const file of walk(src, (n) => n.endsWith('.mjs'))) {
   );
 }
 
-// 3. Nothing compiled may still load TypeScript.
-const TS_SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*)'(\.{1,2}\/[^']*\.ts)'/g;
-for (const file of walk(dist, (n) => n.endsWith('.js') || n.endsWith('.mjs'))) {
-  const m = TS_SPECIFIER.exec(readFileSync(file, 'utf8'));
-  TS_SPECIFIER.lastIndex = 0;
-  if (m !== null) fail(`dist/${relative(dist, file)} still imports ${m[1]}`);
+// 3. Declarations name the compiled files: tsc keeps a relative import's `.ts` in .d.ts output,
+// which only TypeScript ≥ 5 resolves; `.js` resolves to the .d.ts beside it for every consumer.
+const DTS_SPECIFIER = /(\bfrom\s*|\bimport\(\s*)(['"])(\.{1,2}\/[^'"]*)\.ts\2/g;
+for (const file of walk(dist, (n) => n.endsWith('.d.ts'))) {
+  const text = readFileSync(file, 'utf8');
+  const rewritten = text.replace(DTS_SPECIFIER, '$1$2$3.js$2');
+  if (rewritten !== text) writeFileSync(file, rewritten);
 }
 
-// 4. Every export target exists.
+// 4. Nothing compiled may still load TypeScript.
+const TS_SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*)(['"])(\.{1,2}\/[^'"]*\.ts)\1/g;
+for (const file of walk(dist, (n) => /\.(?:js|mjs|d\.ts)$/.test(n))) {
+  const m = TS_SPECIFIER.exec(readFileSync(file, 'utf8'));
+  TS_SPECIFIER.lastIndex = 0;
+  if (m !== null) fail(`dist/${relative(dist, file)} still imports ${m[2]}`);
+}
+
+// 5. Every export target exists.
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const targets = (v) =>
   typeof v === 'string' ? [v] : Object.values(v ?? {}).flatMap((x) => targets(x));
