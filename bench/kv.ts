@@ -60,15 +60,21 @@
  *        [--clients 1,16,64] [--quick] [--etcd PATH] [--profile DIR]
  *   --quick    one round of 1 s cells after 0.3 s of warm-up: a smoke run of the harness.
  *   --etcd     the etcd binary (default: `etcd` on the PATH: Debian's etcd-server package).
- *   --profile  run the steadfast replicas with --cpu-prof, writing the profiles into DIR.
+ *   --profile  run the steadfast replicas with --cpu-prof, writing the profiles into DIR (one
+ *              per thread, CPU.<date>.<time>.<pid>.<thread>.cpuprofile; thread 0 is the main one).
+ *   --steadfast-config JSON  fields merged into the replicas' cluster config, for experiments
+ *              only (e.g. '{"commitThread":false}'); printed in the header, and the comparison is
+ *              then no longer at the same settings as documented above.
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { KvProcess } from '../src/runtime/kv-process.ts';
 import { freeTcpPort } from '../src/runtime/ports.ts';
 import { median, strFlag } from './args.ts';
@@ -82,6 +88,8 @@ const CELL_OPS_MAX = 2_000_000;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
 const STDERR_MAX = 64 * 1024;
+/** USER_HZ, the unit of /proc/PID/stat's CPU times (100 on Linux for every common arch). */
+const CLOCK_TICKS_PER_S = 100;
 
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
@@ -144,7 +152,36 @@ interface System {
   leader(): Promise<URL>;
   /** One operation against `base`; true when it was answered OK. */
   op(agent: Agent, base: URL, w: Workload, i: number): Promise<boolean>;
+  /** Every member: its client URL and the pid of its process (for its CPU time). */
+  members(): readonly { readonly url: URL; readonly pid: number | undefined }[];
+  /**
+   * A member's durable commits so far, from its /metrics: steadfast's SQLite group commits
+   * (one WAL fsync each with synchronous=FULL), etcd's WAL fsyncs.
+   */
+  syncs(url: URL): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** The value of the first sample of `name` in a Prometheus text exposition. */
+async function metric(url: URL, name: string): Promise<number> {
+  const r = await call(undefined, url, 'GET', '/metrics');
+  const line = r.body.split('\n').find((l) => l.startsWith(name));
+  const v = Number(line?.slice(line.lastIndexOf(' ') + 1));
+  if (line === undefined || !Number.isFinite(v)) throw new Error(`${url.origin}: no ${name}`);
+  return v;
+}
+
+/** CPU time (user + system, every thread) of process `pid` so far, ms; NaN if unreadable. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    // /proc/PID/stat: fields after the parenthesised name; utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Polls `probe` every 100 ms until it returns a value, within `timeoutMs`. */
@@ -169,8 +206,59 @@ async function until<T>(
   }
 }
 
+/** What the benchmark needs of a replica's supervisor (KvProcess, or ProfiledReplica). */
+interface Replica {
+  readonly pid: number | undefined;
+  start(): Promise<unknown>;
+  stop(timeoutMs: number): Promise<unknown>;
+}
+
+/**
+ * A replica run with `node --cpu-prof` (which NODE_OPTIONS refuses, so KvProcess cannot pass
+ * it): the same entry point as KvProcess, started with --init; the profile is written into
+ * `profileDir` when the replica exits after SIGTERM.
+ */
+class ProfiledReplica implements Replica {
+  private child: Child | undefined;
+  constructor(
+    private readonly id: string,
+    private readonly configPath: string,
+    private readonly profileDir: string,
+  ) {}
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  async start(): Promise<void> {
+    const main = fileURLToPath(new URL('../src/runtime/kv-serve-main.ts', import.meta.url));
+    this.child = new Child(
+      process.execPath,
+      [
+        '--cpu-prof',
+        `--cpu-prof-dir=${this.profileDir}`,
+        '--import',
+        import.meta.resolve('tsx'),
+        main,
+        '--id',
+        this.id,
+        '--config',
+        this.configPath,
+        '--init',
+      ],
+      true,
+    );
+    await this.child.ready;
+  }
+  async stop(): Promise<void> {
+    await this.child?.stop();
+  }
+}
+
 /** 3 `steadfast kv serve` replicas over TCP, data in `dir`/data, through KvProcess. */
-async function startSteadfast(dir: string, profileDir: string | undefined): Promise<System> {
+async function startSteadfast(
+  dir: string,
+  profileDir: string | undefined,
+  extra: Record<string, unknown>,
+): Promise<System> {
   const ids = ['n1', 'n2', 'n3'];
   const nodes: Record<string, unknown> = {};
   const urls = new Map<string, URL>();
@@ -191,13 +279,14 @@ async function startSteadfast(dir: string, profileDir: string | undefined): Prom
       synchronous: 'FULL',
       commitThread: true,
       nodes,
+      ...extra,
     }),
   );
-  const replicas = ids.map((id) => new KvProcess({ id, configPath }));
-  const savedOptions = process.env.NODE_OPTIONS;
-  if (profileDir !== undefined) {
-    process.env.NODE_OPTIONS = `${savedOptions ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`;
-  }
+  const replicas: Replica[] = ids.map((id) =>
+    profileDir === undefined
+      ? new KvProcess({ id, configPath })
+      : new ProfiledReplica(id, configPath, profileDir),
+  );
   const stop = async () => {
     await Promise.all(replicas.map((r) => r.stop(STOP_TIMEOUT_MS)));
   };
@@ -206,11 +295,6 @@ async function startSteadfast(dir: string, profileDir: string | undefined): Prom
   } catch (e) {
     await stop();
     throw e;
-  } finally {
-    if (profileDir !== undefined) {
-      if (savedOptions === undefined) delete process.env.NODE_OPTIONS;
-      else process.env.NODE_OPTIONS = savedOptions;
-    }
   }
   const health = async (u: URL) => {
     const r = await call(undefined, u, 'GET', '/v1/health');
@@ -234,17 +318,25 @@ async function startSteadfast(dir: string, profileDir: string | undefined): Prom
       const r = await call(agent, base, 'GET', `${path}?consistency=linearizable`);
       return r.status === 200;
     },
+    members: () =>
+      ids.map((id, i) => ({ url: urls.get(id) ?? new URL(''), pid: replicas[i]?.pid })),
+    syncs: (url) => metric(url, 'steadfast_storage_commits_total'),
     stop,
   };
 }
 
-/** One etcd member's process, its stderr kept (bounded) for an error message. */
-class EtcdMember {
+/**
+ * A child process (an etcd member, a profiled replica), its stderr kept (bounded) for an error
+ * message. With `waitReady`, `ready` resolves at the first stdout line with "type":"ready" and
+ * rejects if the process exits first or after START_TIMEOUT_MS.
+ */
+class Child {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private stderr = '';
-  constructor(bin: string, args: readonly string[]) {
-    this.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  readonly ready: Promise<void>;
+  constructor(bin: string, args: readonly string[], waitReady = false) {
+    this.child = spawn(bin, args, { stdio: ['ignore', waitReady ? 'pipe' : 'ignore', 'pipe'] });
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-STDERR_MAX);
     });
@@ -257,9 +349,32 @@ class EtcdMember {
         r();
       });
     });
+    const out = this.child.stdout;
+    this.ready =
+      out === null
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              reject(new Error(`${bin}: not ready within ${START_TIMEOUT_MS} ms:\n${this.stderr}`));
+            }, START_TIMEOUT_MS);
+            const done = (e?: Error) => {
+              clearTimeout(timer);
+              if (e === undefined) resolve();
+              else reject(e);
+            };
+            createInterface({ input: out }).on('line', (line) => {
+              if (line.includes('"type":"ready"')) done();
+            });
+            void this.exited.then(() => {
+              done(new Error(`${bin} exited before it was ready:\n${this.stderr}`));
+            });
+          });
   }
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
   }
   errors(): string {
     return this.stderr;
@@ -294,7 +409,7 @@ async function startEtcd(dir: string, bin: string): Promise<System> {
   const members = names.map((n) => {
     const c = client.get(n)?.origin ?? '';
     const p = peer.get(n) ?? '';
-    return new EtcdMember(bin, [
+    return new Child(bin, [
       '--name',
       n,
       '--data-dir',
@@ -364,6 +479,9 @@ async function startEtcd(dir: string, bin: string): Promise<System> {
       // A range that found nothing has no "kvs": a read of a missing key is an error here.
       return r.status === 200 && r.body.includes('"kvs"');
     },
+    members: () =>
+      names.map((n, i) => ({ url: client.get(n) ?? new URL(''), pid: members[i]?.pid })),
+    syncs: (url) => metric(url, 'etcd_disk_wal_fsync_duration_seconds_count'),
     stop,
   };
 }
@@ -377,6 +495,13 @@ interface Cell {
   readonly opsPerS: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU time of the 3 server processes per OK operation, ms (NaN if not measured). */
+  readonly serverCpuMsPerOp: number;
+  /** CPU time of this load generator per OK operation, ms. */
+  readonly clientCpuMsPerOp: number;
+  /** Durable commits (fsyncs) per OK operation on the leader and on each follower (mean). */
+  readonly leaderSyncsPerOp: number;
+  readonly followerSyncsPerOp: number;
 }
 
 /** Closed loop: `clients` loops, each one request at a time, until `ms` has passed. */
@@ -413,6 +538,10 @@ async function closedLoop(
     opsPerS: (lat.length / elapsed) * 1000,
     p50: at(0.5),
     p99: at(0.99),
+    serverCpuMsPerOp: NaN,
+    clientCpuMsPerOp: NaN,
+    leaderSyncsPerOp: NaN,
+    followerSyncsPerOp: NaN,
   };
 }
 
@@ -429,7 +558,27 @@ async function runCell(
   try {
     const next = { i: 0 };
     if (warmupMs > 0) await closedLoop(sys, agent, base, w, clients, warmupMs, next);
-    return await closedLoop(sys, agent, base, w, clients, durationMs, next);
+    const members = sys.members();
+    const syncs = () => Promise.all(members.map((m) => sys.syncs(m.url).catch(() => NaN)));
+    const cpu = () => members.reduce((t, m) => t + cpuMs(m.pid), 0);
+    const syncs0 = await syncs();
+    const cpu0 = cpu();
+    const client0 = process.cpuUsage();
+    const cell = await closedLoop(sys, agent, base, w, clients, durationMs, next);
+    const client1 = process.cpuUsage(client0);
+    const cpu1 = cpu();
+    const syncs1 = await syncs();
+    const n = Math.max(1, cell.ok);
+    const perOp = members.map((_, i) => ((syncs1[i] ?? NaN) - (syncs0[i] ?? NaN)) / n);
+    const leaderAt = members.findIndex((m) => m.url.origin === base.origin);
+    const followers = perOp.filter((_, i) => i !== leaderAt);
+    return {
+      ...cell,
+      serverCpuMsPerOp: (cpu1 - cpu0) / n,
+      clientCpuMsPerOp: (client1.user + client1.system) / 1000 / n,
+      leaderSyncsPerOp: perOp[leaderAt] ?? NaN,
+      followerSyncsPerOp: followers.reduce((a, b) => a + b, 0) / followers.length,
+    };
   } finally {
     agent.destroy();
   }
@@ -466,6 +615,7 @@ interface Flags {
   quick: boolean;
   etcd: string;
   profile: string | undefined;
+  steadfastConfig: Record<string, unknown>;
 }
 
 function parseFlags(args: readonly string[]): Flags {
@@ -487,6 +637,18 @@ function parseFlags(args: readonly string[]): Flags {
     process.exit(2);
   }
   const profile = strFlag(args, 'profile');
+  const extra = strFlag(args, 'steadfast-config');
+  let steadfastConfig: Record<string, unknown> = {};
+  try {
+    const v = JSON.parse(extra ?? '{}') as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    steadfastConfig = v as Record<string, unknown>;
+  } catch (e) {
+    console.error(
+      `--steadfast-config takes a JSON object: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    process.exit(2);
+  }
   return {
     rounds,
     durationMs: num('duration', quick ? 1 : 5, 0.1) * 1000,
@@ -495,6 +657,7 @@ function parseFlags(args: readonly string[]): Flags {
     quick,
     etcd: strFlag(args, 'etcd') ?? 'etcd',
     profile: profile === undefined ? undefined : resolvePath(profile),
+    steadfastConfig,
   };
 }
 
@@ -543,9 +706,15 @@ async function main(): Promise<void> {
         'fsync on commit on both; writes: put of 100-byte values over 1,024 keys; ' +
         'reads: linearizable\n',
     );
+    if (Object.keys(f.steadfastConfig).length > 0) {
+      out(
+        `EXPERIMENT: steadfast's config overridden with ${JSON.stringify(f.steadfastConfig)}: ` +
+          'not the documented comparison\n',
+      );
+    }
     mkdirSync(join(dir, 'steadfast'));
     mkdirSync(join(dir, 'etcd'));
-    const sf = await startSteadfast(join(dir, 'steadfast'), f.profile);
+    const sf = await startSteadfast(join(dir, 'steadfast'), f.profile, f.steadfastConfig);
     systems.push(sf);
     const etcd = await startEtcd(join(dir, 'etcd'), f.etcd);
     systems.push(etcd);
@@ -611,6 +780,39 @@ async function main(): Promise<void> {
       }
     }
 
+    // Where the time goes: durable commits per operation and CPU per operation.
+    out(
+      '\nper OK operation (medians of rounds): durable commits (fsyncs) on the leader / on ' +
+        'each follower, CPU ms of the 3 server processes, CPU ms of this load generator\n',
+    );
+    out(
+      'workload clients |  steadfast fsyncs L/F  server CPU  client CPU |' +
+        '  etcd fsyncs L/F  server CPU  client CPU\n',
+    );
+    const diag = (xs: Sample[], pick: (s: Sample) => Cell) => {
+      const m = (g: (c: Cell) => number) => median(xs.map((s) => g(pick(s))));
+      const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
+      return (
+        `${pad(`${f2(m((c) => c.leaderSyncsPerOp))}/${f2(m((c) => c.followerSyncsPerOp))}`, 11)} ` +
+        `${pad(f2(m((c) => c.serverCpuMsPerOp)), 11)} ${pad(f2(m((c) => c.clientCpuMsPerOp)), 11)}`
+      );
+    };
+    for (const w of workloads) {
+      for (const c of f.clients) {
+        const xs = samples.get(cellKey(w, c)) ?? [];
+        out(
+          `${(w === 'write' ? 'put' : 'lin. get').padEnd(8)} ${pad(String(c), 7)} | ` +
+            `${pad(
+              diag(xs, (s) => s.sf),
+              44,
+            )} | ${pad(
+              diag(xs, (s) => s.etcd),
+              39,
+            )}\n`,
+        );
+      }
+    }
+
     // The issue's targets, on writes.
     const verdict = (
       label: string,
@@ -629,8 +831,8 @@ async function main(): Promise<void> {
         `(target ${target}) ${ok(m) ? 'MET' : 'NOT MET'}\n`
       );
     };
-    const top = Math.max(...f.clients);
-    const one = Math.min(...f.clients);
+    const top = 64;
+    const one = 1;
     out(`\ntargets (writes; ratio steadfast / etcd)${f.quick ? ' — a --quick smoke run' : ''}:\n`);
     out(
       verdict(
