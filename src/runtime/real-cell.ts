@@ -34,13 +34,8 @@ import {
 } from './cluster.ts';
 import { registryPlan } from './registry-stack.ts';
 
-export interface RealCellOptions {
-  /** A registry protocol, or undefined for the channel with `guarantee`. */
-  readonly protocol?: string;
-  readonly guarantee?: Guarantee;
-  /** A matrix fault model (schedule drawn from `seed`), or an explicit schedule. */
-  readonly fault: FaultModel | { readonly label: string; readonly schedule: ClusterFault[] };
-  readonly seed: number;
+/** How real runs are made: shared by one cell (runRealCell) and a grid (real-matrix.ts). */
+export interface RealRunSettings {
   readonly nodes: number;
   readonly transport: 'udp' | 'tcp';
   readonly network: 'loopback' | 'netns';
@@ -49,6 +44,15 @@ export interface RealCellOptions {
   readonly livenessMs: number;
   readonly dir: string;
   readonly log?: (line: string) => void;
+}
+
+export interface RealCellOptions extends RealRunSettings {
+  /** A registry protocol, or undefined for the channel with `guarantee`. */
+  readonly protocol?: string;
+  readonly guarantee?: Guarantee;
+  /** A matrix fault model (schedule drawn from `seed`), or an explicit schedule. */
+  readonly fault: FaultModel | { readonly label: string; readonly schedule: ClusterFault[] };
+  readonly seed: number;
 }
 
 export interface RealCell {

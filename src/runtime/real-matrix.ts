@@ -24,26 +24,18 @@ import { formOf, type Form } from '../check/classify.ts';
 import { runMatrix } from '../matrix/matrix.ts';
 import type { FaultModel as SimFaultModel } from '../matrix/spec.ts';
 import type { FaultModel } from './cluster.ts';
-import { formLine, runRealCell, type RealCell } from './real-cell.ts';
+import { formLine, runRealCell, type RealCell, type RealRunSettings } from './real-cell.ts';
 
 /** The simulator's column set beside a real fault model. */
 export function simColumnOf(f: FaultModel): SimFaultModel {
   return f === 'pause' ? 'none' : f;
 }
 
-export interface RealMatrixOptions {
+export interface RealMatrixOptions extends RealRunSettings {
   readonly protocols: readonly string[];
   readonly faults: readonly FaultModel[];
   readonly runs: number;
   readonly seed: number;
-  readonly nodes: number;
-  readonly transport: 'udp' | 'tcp';
-  readonly network: 'loopback' | 'netns';
-  readonly messages: number;
-  readonly faultMs: number;
-  readonly livenessMs: number;
-  readonly dir: string;
-  readonly log?: (line: string) => void;
   /** Called after each cell. */
   readonly onCell?: (cell: RealMatrixCell) => void;
 }

@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/runtime/config.ts';
 import { startNode } from '../../src/runtime/node.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
 import { freeUdpPort } from '../../src/runtime/ports.ts';
+import { writeTwoNodeConfig } from './two-nodes.ts';
 
 test('node: a taken port is reported and the process exits, well before the ready timeout', async () => {
   const port = await freeUdpPort();
@@ -93,19 +94,7 @@ test('node: send says what is wrong with a payload before it is queued', async (
 test('node: missing data is refused without --init (exit 2, nothing created); --init on existing data is refused; a restart recovers', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sf-node-init-'));
   try {
-    const configPath = join(dir, 'cluster.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        nodes: {
-          n1: { host: '127.0.0.1', port: await freeUdpPort() },
-          n2: { host: '127.0.0.1', port: await freeUdpPort() },
-        },
-        transport: 'udp',
-        stack: { guarantee: 'exactly-once' },
-        dataDir: './data',
-      }),
-    );
+    const configPath = await writeTwoNodeConfig(dir);
     const statePath = join(dir, 'data', 'n1', 'state.db');
     // Not new, no data: refused with the fix, and no state file appears.
     const old = new NodeProcess({ id: 'n1', configPath, init: false, readyTimeoutMs: 20_000 });
