@@ -147,8 +147,9 @@ const LAYERS = {
     'src/scenarios',
     'src/client',
   ],
-  // The store's HTTP client (src/client/kv-client.ts): global fetch only, imports nothing.
-  'src/client': [],
+  // The store's HTTP client (src/client/kv-client.ts): global fetch; of the project, at most the
+  // core's plain types (every layer may import src/core: test/lint.test.ts probes it).
+  'src/client': ['src/core'],
   // The npm package's entry points (package.json `exports`: steadfast, steadfast/sim,
   // steadfast/check): each re-exports a chosen surface of the layers below; nothing imports them.
   'src/api': [

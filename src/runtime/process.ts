@@ -18,15 +18,21 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const COMPILED = import.meta.url.endsWith('.js');
-const NODE_MAIN = fileURLToPath(
-  new URL(COMPILED ? './node-main.js' : './node-main.ts', import.meta.url),
-);
+const script = (name: string): string =>
+  fileURLToPath(new URL(`./${name}.${COMPILED ? 'js' : 'ts'}`, import.meta.url));
+/** The process entry of each program a NodeProcess can run. */
+const PROGRAMS = { node: script('node-main'), 'kv-serve': script('kv-serve-main') } as const;
 /** The loader the child needs: tsx for the TypeScript sources, none for compiled code. */
 const LOADER: readonly string[] = COMPILED ? [] : ['--import', import.meta.resolve('tsx')];
 
 export interface NodeProcessOptions {
   readonly id: string;
   readonly configPath: string;
+  /**
+   * What runs: `node` (`steadfast node`, JSON Lines on stdin, default) or `kv-serve` (`steadfast
+   * kv serve`, a store replica with its HTTP API; stopped with SIGTERM, it reads no stdin).
+   */
+  readonly program?: 'node' | 'kv-serve';
   /** Print every delivery on stdout (default false: big runs). */
   readonly deliveries?: boolean;
   /**
@@ -71,19 +77,22 @@ export class NodeProcess {
     );
   }
 
-  async start(): Promise<Record<string, unknown>> {
+  /** Starts the process (`extraArgs` after the usual flags) and waits for its ready line. */
+  async start(extraArgs: readonly string[] = []): Promise<Record<string, unknown>> {
     if (this.running) throw new Error(`node ${this.id} is already running`);
+    const program = this.opts.program ?? 'node';
     const args = [
       ...(this.opts.nodeArgs ?? []),
       ...LOADER,
-      NODE_MAIN,
+      PROGRAMS[program],
       '--id',
       this.id,
       '--config',
       this.opts.configPath,
     ];
-    if (this.opts.deliveries !== true) args.push('--no-deliveries');
+    if (program === 'node' && this.opts.deliveries !== true) args.push('--no-deliveries');
     if (this.starts === 0 && this.opts.init !== false) args.push('--init');
+    args.push(...extraArgs);
     const [cmd, argv] =
       this.opts.netns === undefined
         ? [process.execPath, args]
@@ -185,7 +194,8 @@ export class NodeProcess {
     if (child === undefined) return null;
     if (!this.running) return this.exitPromise ?? null;
     child.kill('SIGCONT'); // in case it is paused
-    this.send({ type: 'stop' });
+    if ((this.opts.program ?? 'node') === 'node') this.send({ type: 'stop' });
+    else child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<null>((resolve) => {
       timer = setTimeout(() => {
@@ -198,6 +208,19 @@ export class NodeProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Runs the process to its exit (to see a flag or config error): its exit code and stderr. */
+  async runToExit(
+    extraArgs: readonly string[] = [],
+  ): Promise<{ code: number | null; err: string }> {
+    try {
+      await this.start(extraArgs);
+    } catch {
+      // exited before ready: what the caller wants to see
+    }
+    if (this.running) await this.stop();
+    return { code: (await this.exitPromise) ?? null, err: this.stderr };
   }
 
   /** Whatever the node wrote to stderr in its current incarnation (bounded). */
