@@ -684,7 +684,11 @@ interface Sample {
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2));
-  const out = (s: string) => process.stdout.write(s);
+  let signalled = false;
+  /** Prints, until a signal: then only the cleanup speaks (cells cut short are not results). */
+  const out = (s: string) => {
+    if (!signalled) process.stdout.write(s);
+  };
   const version = spawnSync(f.etcd, ['--version'], { encoding: 'utf8' });
   if (version.error !== undefined || version.status !== 0) {
     out(
@@ -705,6 +709,7 @@ async function main(): Promise<void> {
     }));
   const onSignal = (sig: NodeJS.Signals) => {
     out(`\n${sig}: stopping both clusters\n`);
+    signalled = true;
     void cleanup().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
