@@ -466,7 +466,12 @@ test('a 500,000-event trace is checked in a few seconds (linear-time checkers)',
     });
     k++;
   }
-  const began = performance.now();
+  // CPU time, not wall time: what the checkers cost, whatever else shares the machine.
+  const cpuMs = (since?: NodeJS.CpuUsage) => {
+    const u = process.cpuUsage(since);
+    return (u.user + u.system) / 1000;
+  };
+  const began = process.cpuUsage();
   const ix = indexTrace(trace);
   const verdicts = [
     reliableDelivery(ix),
@@ -475,12 +480,12 @@ test('a 500,000-event trace is checked in a few seconds (linear-time checkers)',
     fifoOrder(ix),
     authenticity(ix),
   ];
-  const ms = performance.now() - began;
+  const ms = cpuMs(began);
   for (const v of verdicts) assertHolds(v);
   assert.equal(verdicts[0]?.checked, 250_000);
-  assert.ok(ms < 10_000, `took ${Math.round(ms)} ms`);
+  assert.ok(ms < 10_000, `took ${Math.round(ms)} ms of CPU`);
   // Every checker from the raw trace too (each indexes it again).
-  const again = performance.now();
+  const again = process.cpuUsage();
   assertHolds(noCreation(trace));
-  assert.ok(performance.now() - again < 5_000);
+  assert.ok(cpuMs(again) < 5_000);
 });
