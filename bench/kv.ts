@@ -65,8 +65,9 @@
  *
  * DIAGNOSTICS, per OK operation of each cell: durable commits (fsyncs) on the leader and on each
  * follower (steadfast_storage_commits_total and etcd_disk_wal_fsync_duration_seconds_count from
- * each member's /metrics: how well group commit batches), CPU time of the 3 server processes
- * (/proc/PID/stat, every thread) and of this load generator (process.cpuUsage).
+ * each member's /metrics: how well group commit batches), bytes the 3 server processes sent to
+ * storage (/proc/PID/io write_bytes: the write amplification), CPU time of the 3 server
+ * processes (/proc/PID/stat, every thread) and of this load generator (process.cpuUsage).
  *
  * Usage: node --import tsx bench/kv.ts [--rounds N] [--duration S] [--warmup S]
  *        [--clients 1,16,64] [--quick] [--etcd PATH] [--profile DIR] [--steadfast-config JSON]
@@ -181,6 +182,17 @@ async function metric(url: URL, name: string): Promise<number> {
   const v = Number(line?.slice(line.lastIndexOf(' ') + 1));
   if (line === undefined || !Number.isFinite(v)) throw new Error(`${url.origin}: no ${name}`);
   return v;
+}
+
+/** Bytes process `pid` (every thread) caused to be written to storage so far; NaN if unknown. */
+function diskBytes(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m === null ? NaN : Number(m[1]);
+  } catch {
+    return NaN;
+  }
 }
 
 /** CPU time (user + system, every thread) of process `pid` so far, ms; NaN if unreadable. */
@@ -514,6 +526,8 @@ interface Cell {
   /** Durable commits (fsyncs) per OK operation on the leader and on each follower (mean). */
   readonly leaderSyncsPerOp: number;
   readonly followerSyncsPerOp: number;
+  /** Bytes the 3 server processes sent to storage per OK operation (/proc/PID/io write_bytes). */
+  readonly diskBytesPerOp: number;
 }
 
 /** Closed loop: `clients` loops, each one request at a time, until `ms` has passed. */
@@ -554,6 +568,7 @@ async function closedLoop(
     clientCpuMsPerOp: NaN,
     leaderSyncsPerOp: NaN,
     followerSyncsPerOp: NaN,
+    diskBytesPerOp: NaN,
   };
 }
 
@@ -573,12 +588,15 @@ async function runCell(
     const members = sys.members();
     const syncs = () => Promise.all(members.map((m) => sys.syncs(m.url).catch(() => NaN)));
     const cpu = () => members.reduce((t, m) => t + cpuMs(m.pid), 0);
+    const disk = () => members.reduce((t, m) => t + diskBytes(m.pid), 0);
     const syncs0 = await syncs();
     const cpu0 = cpu();
+    const disk0 = disk();
     const client0 = process.cpuUsage();
     const cell = await closedLoop(sys, agent, base, w, clients, durationMs, next);
     const client1 = process.cpuUsage(client0);
     const cpu1 = cpu();
+    const disk1 = disk();
     const syncs1 = await syncs();
     const n = Math.max(1, cell.ok);
     const perOp = members.map((_, i) => ((syncs1[i] ?? NaN) - (syncs0[i] ?? NaN)) / n);
@@ -590,6 +608,7 @@ async function runCell(
       clientCpuMsPerOp: (client1.user + client1.system) / 1000 / n,
       leaderSyncsPerOp: perOp[leaderAt] ?? NaN,
       followerSyncsPerOp: followers.reduce((a, b) => a + b, 0) / followers.length,
+      diskBytesPerOp: (disk1 - disk0) / n,
     };
   } finally {
     agent.destroy();
@@ -800,17 +819,19 @@ async function main(): Promise<void> {
     // Where the time goes: durable commits per operation and CPU per operation.
     out(
       '\nper OK operation (medians of rounds): durable commits (fsyncs) on the leader / on ' +
-        'each follower, CPU ms of the 3 server processes, CPU ms of this load generator\n',
+        'each follower, KB written to storage by the 3 server processes, CPU ms of the 3 server ' +
+        'processes, CPU ms of this load generator\n',
     );
     out(
-      'workload clients |  steadfast fsyncs L/F  server CPU  client CPU |' +
-        '  etcd fsyncs L/F  server CPU  client CPU\n',
+      'workload clients | steadfast fsyncs L/F  disk KB  server CPU  client CPU |' +
+        ' etcd fsyncs L/F  disk KB  server CPU  client CPU\n',
     );
     const diag = (xs: Sample[], pick: (s: Sample) => Cell) => {
       const m = (g: (c: Cell) => number) => median(xs.map((s) => g(pick(s))));
       const f2 = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
       return (
         `${pad(`${f2(m((c) => c.leaderSyncsPerOp))}/${f2(m((c) => c.followerSyncsPerOp))}`, 11)} ` +
+        `${pad(f2(m((c) => c.diskBytesPerOp / 1024)), 8)} ` +
         `${pad(f2(m((c) => c.serverCpuMsPerOp)), 11)} ${pad(f2(m((c) => c.clientCpuMsPerOp)), 11)}`
       );
     };
@@ -821,10 +842,10 @@ async function main(): Promise<void> {
           `${(w === 'write' ? 'put' : 'lin. get').padEnd(8)} ${pad(String(c), 7)} | ` +
             `${pad(
               diag(xs, (s) => s.sf),
-              44,
+              53,
             )} | ${pad(
               diag(xs, (s) => s.etcd),
-              39,
+              48,
             )}\n`,
         );
       }
