@@ -23,6 +23,13 @@
  * state machine (`Effect`, a pure reducer); its new state is persisted in the same batch as the
  * dedup mark. The `deliver` event that follows is a notification: a crash between the persist and
  * the notification loses the notification, never the effect, and never applies it twice.
+ *
+ * Inbox (`inboxMax`, link/reliable/inbox.ts): exactly-once to an application that keeps its own
+ * store. Each exactly-once delivery then carries `id` (`<from>/<seq>`: the seq after the last
+ * '/', stable across re-offers) and stays in the node's durable inbox until the application
+ * gives `{ type: 'inbox-ack', from, seq }`; what it still holds is delivered again (`again`) at
+ * every start. At most `inboxMax` are held; a message arriving while it is full is not acked
+ * (its sender retransmits).
  */
 
 import type { NodeId } from '../../core/ids.ts';
@@ -32,9 +39,11 @@ import { OverReliableLink } from '../link/layer.ts';
 import {
   isReliableMsg,
   type Effect,
+  type InboxEntry,
   type Mode,
   type PendingSend,
   type ReliableDeliver,
+  type ReliableInboxAck,
   type ReliableMsg,
   type ReliableOptions,
 } from '../link/reliable.ts';
@@ -65,6 +74,15 @@ export interface ChannelSend {
   readonly key?: string;
 }
 
+/** The application has taken inbox message `seq` from `from` for good (module header). */
+export interface ChannelInboxAck {
+  readonly type: 'inbox-ack';
+  readonly from: NodeId;
+  readonly seq: number;
+}
+
+export type ChannelCommand = ChannelSend | ChannelInboxAck;
+
 export interface ChannelDeliver {
   readonly type: 'deliver';
   readonly from: NodeId;
@@ -73,6 +91,12 @@ export interface ChannelDeliver {
   readonly guarantee: Guarantee | 'perfect';
   /** Application state after the effect, when the channel has one. */
   readonly state?: unknown;
+  /** Inbox messages only: `<from>/<seq>`, to ack it by and to deduplicate with (module header). */
+  readonly id?: string;
+  /** Inbox messages only: held until acked. */
+  readonly inbox?: true;
+  /** An inbox message offered again at start (it may have been seen before the restart). */
+  readonly again?: true;
 }
 
 export interface ChannelOptions extends Partial<Omit<ReliableOptions, 'defaultMode' | 'effect'>> {
@@ -82,7 +106,7 @@ export interface ChannelOptions extends Partial<Omit<ReliableOptions, 'defaultMo
 
 const INNER = 'rl';
 
-export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
+export class Channel extends OverReliableLink<ChannelCommand, ChannelDeliver> {
   private readonly guarantee: Guarantee;
 
   constructor(ctx: NodeContext, opts: ChannelOptions) {
@@ -106,7 +130,19 @@ export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
     return this.link.isPending(to, seq);
   }
 
-  protected onCommand(_now: Instant, cmd: ChannelSend): void {
+  /** What the durable inbox holds, not yet acked by the application (empty without one). */
+  inboxEntries(): InboxEntry[] {
+    return this.link.inboxEntries();
+  }
+
+  protected onCommand(_now: Instant, cmd: ChannelCommand): void {
+    if (cmd.type === 'inbox-ack') {
+      const ack: ReliableInboxAck = { type: 'inbox-ack', from: cmd.from, seq: cmd.seq };
+      // linkSend hands any engine command over and drains its outputs in order (layer.ts types
+      // its argument as a send, the one command it had when written; the engine takes both).
+      this.linkSend(ack as unknown as Parameters<typeof this.linkSend>[0]);
+      return;
+    }
     const mode = MODE[cmd.guarantee ?? this.guarantee];
     this.linkSend(
       cmd.key === undefined
@@ -119,6 +155,17 @@ export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
     // Literals rather than a spread of a base object: once per delivery, and a spread is several
     // times slower in V8.
     const guarantee = GUARANTEE[d.mode];
+    if (d.inbox === true) {
+      const base = { type: 'deliver' as const, from, payload, seq: d.seq, guarantee };
+      this.deliver({
+        ...base,
+        ...(d.state === undefined ? {} : { state: d.state }),
+        id: `${from}/${d.seq}`,
+        inbox: true,
+        ...(d.again === true ? { again: true as const } : {}),
+      });
+      return;
+    }
     this.deliver(
       d.state === undefined
         ? { type: 'deliver', from, payload, seq: d.seq, guarantee }
@@ -127,6 +174,10 @@ export class Channel extends OverReliableLink<ChannelSend, ChannelDeliver> {
   }
 }
 
+/**
+ * The channel as a stack. Typed with the send as its command (what workloads and simulator runs
+ * schedule); the runtime also hands it `ChannelInboxAck`, which `Channel` takes.
+ */
 export function channel(opts: ChannelOptions): StackSpec<ReliableMsg, ChannelSend, ChannelDeliver> {
   return {
     name: opts.guarantee,

@@ -6,6 +6,7 @@
 
 export { ReliableEndpoint, type PendingSend } from './reliable/endpoint.ts';
 export { APPLIED_KEY } from './reliable/durable-keys.ts';
+export type { InboxEntry } from './reliable/inbox.ts';
 export { RELIABLE_DEFAULTS, type ReliableOptions, type SendObserver } from './reliable/options.ts';
 export type { ReliableStats } from './reliable/out.ts';
 export { POLICY, type ModePolicy } from './reliable/policy.ts';
@@ -16,7 +17,9 @@ export {
   type DataMsg,
   type Effect,
   type Mode,
+  type ReliableCommand,
   type ReliableDeliver,
+  type ReliableInboxAck,
   type ReliableMsg,
   type ReliableSend,
 } from './reliable/wire.ts';

@@ -51,7 +51,15 @@ import { POLICY } from './policy.ts';
 import { ReceiverHalf } from './receiver.ts';
 import { SenderHalf } from './sender.ts';
 import { parseTimer, timerName } from './timers.ts';
-import type { DataMsg, Mode, ReliableDeliver, ReliableMsg, ReliableSend } from './wire.ts';
+import type { InboxEntry } from './inbox.ts';
+import type {
+  DataMsg,
+  Mode,
+  ReliableCommand,
+  ReliableDeliver,
+  ReliableMsg,
+  ReliableSend,
+} from './wire.ts';
 
 /** A message the sender still holds: sent, not yet acknowledged (`pendingSends`). */
 export interface PendingSend {
@@ -64,7 +72,7 @@ export interface PendingSend {
 
 export class ReliableEndpoint
   extends OutputQueue<ReliableMsg, ReliableDeliver>
-  implements Protocol<ReliableMsg, ReliableSend, ReliableDeliver>
+  implements Protocol<ReliableMsg, ReliableCommand, ReliableDeliver>
 {
   private readonly peers = new Map<NodeId, Peer>();
   private readonly opts: ReliableOptions;
@@ -145,12 +153,43 @@ export class ReliableEndpoint
           if (!resend.includes(peer)) resend.push(peer);
           break;
         }
+        case 'inbox':
+          // Without an inbox (inboxMax unset) entries stay on disk, untouched, until one is.
+          this.receiver.inbox?.restore(k.peer, k.seq, value);
+          break;
       }
     }
+    // What the inbox still holds is offered again: its first notification may have been lost.
+    this.receiver.reoffer();
     for (const peer of resend) this.sender.resume(now, peer);
   }
 
-  handleCommand(now: Instant, cmd: ReliableSend): void {
+  handleCommand(now: Instant, cmd: ReliableCommand): void {
+    if (cmd.type === 'inbox-ack') {
+      this.inboxAck(cmd.from, cmd.seq);
+      return;
+    }
+    this.sendCommand(now, cmd);
+  }
+
+  /**
+   * The application has taken inbox message `seq` from `from` (inbox.ts): deletes it, durably.
+   * False if the inbox does not hold it (already acked: a no-op). Throws `bad-argument` without an
+   * inbox (`inboxMax` unset).
+   */
+  inboxAck(from: NodeId, seq: number): boolean {
+    if (this.receiver.inbox === undefined) {
+      throw new SteadfastError('bad-argument', 'inbox-ack: this endpoint has no inbox (inboxMax)');
+    }
+    return this.receiver.inboxAck(from, seq);
+  }
+
+  /** The messages the inbox holds, not yet acked by the application, in arrival order. */
+  inboxEntries(): InboxEntry[] {
+    return this.receiver.inboxEntries();
+  }
+
+  private sendCommand(now: Instant, cmd: ReliableSend): void {
     if (cmd.to === this.ctx.id || !this.ctx.nodes.includes(cmd.to)) {
       throw new SteadfastError(
         'unknown-peer',
@@ -276,8 +315,13 @@ export class ReliableEndpoint
       srttMsMax,
       minRttMs: Number.isFinite(minRttMs) ? minRttMs : 0,
     };
-    if (this.opts.congestion === undefined) return base;
-    return { ...base, cwnd, lossBaseline, congestionEpisodes };
+    const inbox = this.receiver.inbox;
+    const withInbox =
+      inbox === undefined
+        ? base
+        : { ...base, inbox: inbox.size, inboxFullDropped: this.receiver.inboxFullDropped };
+    if (this.opts.congestion === undefined) return withInbox;
+    return { ...withInbox, cwnd, lossBaseline, congestionEpisodes };
   }
 
   private peer(id: NodeId): Peer {

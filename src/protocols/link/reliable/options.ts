@@ -64,6 +64,12 @@ export interface ReliableOptions {
   readonly congestion?: Partial<CongestionOptions>;
   /** Told of each send's seq and of each ack (the runtime's accepted/delivered; default none). */
   readonly observer?: SendObserver;
+  /**
+   * The durable inbox (inbox.ts; undefined: off): every exactly-once message stays in durable
+   * state until the application acks it (`inbox-ack`), at most this many at once; a message
+   * arriving while it is full is not acknowledged (its sender retransmits it later).
+   */
+  readonly inboxMax?: number;
 }
 
 export const RELIABLE_DEFAULTS: ReliableOptions = {
@@ -109,6 +115,12 @@ export function resolveOptions(opts: Partial<ReliableOptions>): ReliableOptions 
     throw new SteadfastError(
       'bad-argument',
       `receiveWindowMax must be a positive integer, got ${o.receiveWindowMax}`,
+    );
+  }
+  if (o.inboxMax !== undefined && (!Number.isInteger(o.inboxMax) || o.inboxMax < 1)) {
+    throw new SteadfastError(
+      'bad-argument',
+      `inboxMax must be a positive integer, got ${o.inboxMax}`,
     );
   }
   if (o.congestion !== undefined) validateCongestion({ ...CONGESTION_DEFAULTS, ...o.congestion });

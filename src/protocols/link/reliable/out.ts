@@ -61,6 +61,9 @@ export type ReliableStats = Readonly<
     rtoMsMax: number;
     srttMsMax: number;
     minRttMs: number;
+    /** With an inbox only: messages held, and messages dropped unacked while it was full. */
+    inbox?: number;
+    inboxFullDropped?: number;
     /** With congestion control only: summed window, worst loss baseline, episodes. */
     cwnd?: number;
     lossBaseline?: number;

@@ -17,14 +17,20 @@
  * seconds (the sender also takes a sample only from an echo it can match: sender.ts).
  *
  * Order of outputs (the output-order contract): for a mode with `durableMark`, the mark, the
- * `applied` record, any idempotency key and the effect's state are ONE persist, before the
- * delivery and before the ack, so no crash makes the message apply twice or be acked unapplied.
+ * `applied` record, any idempotency key, the effect's state and (with `inboxMax`, inbox.ts) the
+ * inbox entry are ONE persist, before the delivery and before the ack, so no crash makes the
+ * message apply twice or be acked unapplied (or acked and not in the inbox).
+ *
+ * Inbox full: an exactly-once message that would go into a full inbox is dropped before it is
+ * marked (no effect, no ack, counted as `inboxFullDropped`); its sender retransmits it.
  */
 
 import { assert } from '../../../core/errors.ts';
+import type { NodeId } from '../../../core/ids.ts';
 import type { DurableWrite } from '../../../core/protocol.ts';
 import { addMs, type Instant } from '../../../core/time.ts';
 import { APP_KEY, APPLIED_KEY, rxKey } from './durable-keys.ts';
+import { Inbox, type InboxEntry } from './inbox.ts';
 import type { KeyTable } from './keys.ts';
 import type { ReliableOptions } from './options.ts';
 import type { LinkCounters, LinkOut } from './out.ts';
@@ -35,6 +41,10 @@ import type { AckMsg, DataMsg } from './wire.ts';
 export class ReceiverHalf {
   /** The application state the effect has built (undefined without an effect). */
   appState: unknown;
+  /** The durable inbox (undefined: `inboxMax` unset, deliveries are notifications only). */
+  readonly inbox: Inbox | undefined;
+  /** Exactly-once messages dropped unacked because the inbox was full. */
+  inboxFullDropped = 0;
 
   constructor(
     private readonly opts: ReliableOptions,
@@ -43,6 +53,37 @@ export class ReceiverHalf {
     private readonly out: LinkOut,
   ) {
     this.appState = opts.effect?.init;
+    this.inbox = opts.inboxMax === undefined ? undefined : new Inbox(opts.inboxMax);
+  }
+
+  /** Offers every message still in the inbox again (at start: its notification may be lost). */
+  reoffer(): void {
+    if (this.inbox === undefined) return;
+    for (const e of this.inbox.entries()) {
+      this.out.deliver({
+        type: 'deliver',
+        from: e.from,
+        payload: e.payload,
+        seq: e.seq,
+        mode: 'eo',
+        inbox: true,
+        again: true,
+      });
+    }
+  }
+
+  /** The application acked inbox message `seq` from `from`: delete it (no-op if not held). */
+  inboxAck(from: NodeId, seq: number): boolean {
+    const del = this.inbox?.take(from, seq);
+    if (del === undefined) return false;
+    this.out.persist([del]);
+    this.counters.persists++;
+    return true;
+  }
+
+  /** What the inbox holds, in arrival order (empty without an inbox). */
+  inboxEntries(): InboxEntry[] {
+    return this.inbox?.entries() ?? [];
   }
 
   /** Dedup state read back from durable state at start. */
@@ -80,6 +121,12 @@ export class ReceiverHalf {
       if (policy.acks) this.owe(now, peer, undefined);
       return;
     }
+    // The inbox holds exactly-once messages: durable mark and acks (inbox.ts).
+    const inbox = policy.durableMark && policy.acks ? this.inbox : undefined;
+    if (inbox?.full === true) {
+      this.inboxFullDropped++; // not marked, not acked: the sender retransmits (header)
+      return;
+    }
     this.mark(rx, msg.seq);
     if (!policy.durableMark) {
       this.applyAndDeliver(peer, msg, undefined);
@@ -102,7 +149,8 @@ export class ReceiverHalf {
     // that its effect happened (the checkers count applications from it, since a crash may lose
     // the notification that follows).
     writes.push({ key: APPLIED_KEY, value: { from: peer.id, seq: msg.seq, payload: msg.payload } });
-    this.applyAndDeliver(peer, msg, writes);
+    inbox?.add(peer.id, msg.seq, msg.payload, msg.key, writes);
+    this.applyAndDeliver(peer, msg, writes, inbox !== undefined);
     if (policy.acks) this.owe(now, peer, msg.ts);
   }
 
@@ -139,7 +187,12 @@ export class ReceiverHalf {
   }
 
   /** Applies the effect; persists `writes` (+ app state) unless undefined; then delivers. */
-  private applyAndDeliver(peer: Peer, msg: DataMsg, writes: DurableWrite[] | undefined): void {
+  private applyAndDeliver(
+    peer: Peer,
+    msg: DataMsg,
+    writes: DurableWrite[] | undefined,
+    inInbox = false,
+  ): void {
     const effect = this.opts.effect;
     if (effect !== undefined) {
       this.appState = effect.apply(this.appState, peer.id, msg.payload);
@@ -150,6 +203,29 @@ export class ReceiverHalf {
       this.counters.persists++;
     }
     this.counters.delivered++;
+    if (inInbox) {
+      this.out.deliver(
+        effect === undefined
+          ? {
+              type: 'deliver',
+              from: peer.id,
+              payload: msg.payload,
+              seq: msg.seq,
+              mode: msg.mode,
+              inbox: true,
+            }
+          : {
+              type: 'deliver',
+              from: peer.id,
+              payload: msg.payload,
+              seq: msg.seq,
+              mode: msg.mode,
+              state: this.appState,
+              inbox: true,
+            },
+      );
+      return;
+    }
     // Literals, not a spread of a base object: this runs once per delivery (a spread is several
     // times slower in V8), and the field order is the same either way.
     this.out.deliver(

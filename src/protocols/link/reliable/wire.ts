@@ -73,6 +73,20 @@ export interface ReliableSend {
   readonly key?: string;
 }
 
+/**
+ * The application has taken inbox message `seq` from `from` for good (its own store holds its
+ * effect): the receiver deletes it from the durable inbox (inbox.ts). Acking a message the inbox
+ * does not hold (already acked) changes nothing.
+ */
+export interface ReliableInboxAck {
+  readonly type: 'inbox-ack';
+  readonly from: NodeId;
+  readonly seq: number;
+}
+
+/** The engine's commands: a send, or an inbox acknowledgement (with `inboxMax` set). */
+export type ReliableCommand = ReliableSend | ReliableInboxAck;
+
 export interface ReliableDeliver {
   readonly type: 'deliver';
   readonly from: NodeId;
@@ -81,6 +95,13 @@ export interface ReliableDeliver {
   readonly mode: Mode;
   /** The application state after this message's effect (when an effect is configured). */
   readonly state?: unknown;
+  /**
+   * Set when the message sits in the durable inbox (`inboxMax`, exactly-once): it stays there,
+   * and is offered again after a restart, until the application gives its `inbox-ack`.
+   */
+  readonly inbox?: true;
+  /** An inbox message offered again (at start), not for the first time. */
+  readonly again?: true;
 }
 
 /**
