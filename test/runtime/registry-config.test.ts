@@ -16,12 +16,20 @@ const base = { nodes: { n1: { host: '127.0.0.1', port: 7001 } }, dataDir: 'd' };
 const stackOf = (stack: unknown) => parseConfig({ ...base, stack }).stack;
 
 test('config: eager-rb, bracha and kv-raft parse; the channel form and its default still do', () => {
-  assert.deepEqual(stackOf({ protocol: 'eager-rb' }), { protocol: 'eager-rb', options: {} });
-  assert.deepEqual(stackOf({ protocol: 'bracha' }), { protocol: 'bracha', options: {} });
-  assert.deepEqual(stackOf({ protocol: 'kv-raft', options: {} }), {
-    protocol: 'kv-raft',
+  const none = { options: {}, byzantine: [] };
+  assert.deepEqual(stackOf({ protocol: 'eager-rb' }), { protocol: 'eager-rb', ...none });
+  assert.deepEqual(stackOf({ protocol: 'bracha' }), { protocol: 'bracha', ...none });
+  assert.deepEqual(stackOf({ protocol: 'kv-raft', options: {} }), { protocol: 'kv-raft', ...none });
+  // Nodes that run the registry's adversary: named, and only nodes of the config.
+  assert.deepEqual(stackOf({ protocol: 'bracha', byzantine: ['n1'] }), {
+    protocol: 'bracha',
     options: {},
+    byzantine: ['n1'],
   });
+  assert.throws(
+    () => stackOf({ protocol: 'bracha', byzantine: ['n7'] }),
+    /stack\.byzantine: n7 not among the nodes \(n1\)/,
+  );
   assert.deepEqual(stackOf(undefined), { guarantee: 'exactly-once', effect: 'none' });
   assert.deepEqual(parseConfig(base).stack, { guarantee: 'exactly-once', effect: 'none' });
   assert.deepEqual(stackOf({ guarantee: 'at-least-once', effect: 'counter' }), {
@@ -30,7 +38,7 @@ test('config: eager-rb, bracha and kv-raft parse; the channel form and its defau
   });
   // Every registry protocol parses and builds the registry's own stack.
   for (const e of protocols()) {
-    assert.deepEqual(stackOf({ protocol: e.name }), { protocol: e.name, options: {} });
+    assert.deepEqual(stackOf({ protocol: e.name }), { protocol: e.name, ...none });
     const run = { protocol: e.name, nodes: 4, checksum: true, auth: false };
     assert.equal(registryStack(run).name, e.stack(realRunSpec(run)).name);
   }
