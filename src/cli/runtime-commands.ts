@@ -110,16 +110,35 @@ export function registerRuntimeCommands(
       '--init',
       'this is a new node: create its data (refused if it exists); without it, missing data is refused',
     )
-    .action(async (opts: { id: string; config: string; deliveries: boolean; init?: boolean }) => {
-      const code = await runNodeMain({
-        id: opts.id,
-        config: opts.config,
-        deliveries: opts.deliveries,
-        init: opts.init === true,
-        writeErr,
-      });
-      process.exitCode = code;
-    });
+    .option(
+      '--listen <path>',
+      'also serve the JSON Lines protocol on a Unix domain socket at <path> (up to 16 clients)',
+    )
+    .option(
+      '--inbox-max <n>',
+      'durable inbox: exactly-once deliveries stay until {"type":"ack","id"}, at most <n> at once',
+    )
+    .action(
+      async (opts: {
+        id: string;
+        config: string;
+        deliveries: boolean;
+        init?: boolean;
+        listen?: string;
+        inboxMax?: string;
+      }) => {
+        const code = await runNodeMain({
+          id: opts.id,
+          config: opts.config,
+          deliveries: opts.deliveries,
+          init: opts.init === true,
+          listen: opts.listen,
+          inboxMax: opts.inboxMax,
+          writeErr,
+        });
+        process.exitCode = code;
+      },
+    );
 
   program
     .command('cluster')

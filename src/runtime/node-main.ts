@@ -1,6 +1,6 @@
 /**
  * Process entry of one node: `node --import tsx src/runtime/node-main.ts --id n1 --config
- * cluster.json [--init] [--no-deliveries]`. The same as `steadfast node`, without loading the whole CLI
+ * cluster.json [--init] [--no-deliveries] [--listen PATH] [--inbox-max N]`. The same as `steadfast node`, without loading the whole CLI
  * (the local cluster and the tests spawn nodes through it).
  *
  * Guarantees: exit code 0 after a clean stop, 2 for a bad flag or config (one line naming the
@@ -18,6 +18,8 @@ try {
       config: { type: 'string' },
       'no-deliveries': { type: 'boolean', default: false },
       init: { type: 'boolean', default: false },
+      listen: { type: 'string' },
+      'inbox-max': { type: 'string' },
     },
     strict: true,
   }).values;
@@ -30,5 +32,7 @@ process.exitCode = await runNodeMain({
   config: args.config,
   deliveries: !args['no-deliveries'],
   init: args.init,
+  listen: args.listen,
+  inboxMax: args['inbox-max'],
   writeErr: (s) => process.stderr.write(s),
 });

@@ -17,6 +17,10 @@ export async function runNodeMain(opts: {
   deliveries: boolean;
   /** The node is new: its data must not exist yet (`--init`). */
   init: boolean;
+  /** `--listen PATH`: also serve JSON Lines on a Unix domain socket there (listen.ts). */
+  listen?: string | undefined;
+  /** `--inbox-max N`: the durable inbox, at most N unacknowledged messages (a positive integer). */
+  inboxMax?: string | undefined;
   writeErr: (s: string) => void;
 }): Promise<number> {
   if (opts.id === undefined || opts.id === '') {
@@ -26,6 +30,20 @@ export async function runNodeMain(opts: {
   if (opts.config === undefined || opts.config === '') {
     opts.writeErr('steadfast node: --config <file> is required\n');
     return 2;
+  }
+  if (opts.listen === '') {
+    opts.writeErr('steadfast node: --listen needs a socket path\n');
+    return 2;
+  }
+  let inboxMax: number | undefined;
+  if (opts.inboxMax !== undefined) {
+    inboxMax = Number(opts.inboxMax);
+    if (!Number.isSafeInteger(inboxMax) || inboxMax < 1) {
+      opts.writeErr(
+        `steadfast node: --inbox-max must be a positive integer, got ${opts.inboxMax}\n`,
+      );
+      return 2;
+    }
   }
   let cfg;
   try {
@@ -47,6 +65,8 @@ export async function runNodeMain(opts: {
     return await runNodeProcess(cfg, opts.id, {
       deliveries: opts.deliveries,
       init: opts.init,
+      ...(opts.listen === undefined ? {} : { listen: opts.listen }),
+      ...(inboxMax === undefined ? {} : { inboxMax }),
       write: (line) => process.stdout.write(line),
       writeErr: opts.writeErr,
     });

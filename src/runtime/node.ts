@@ -81,6 +81,7 @@ import {
   type Guarantee,
 } from '../protocols/delivery/guarantees.ts';
 import type {
+  Effect,
   Mode,
   ReliableMsg,
   ReliableOptions,
@@ -90,7 +91,7 @@ import { nativeCrc32c } from '../platform/native-crc32c.ts';
 import { hmacSha256, pairKeyRing } from '../platform/node-mac.ts';
 import { isProtocolStack, udpPackBytes, type ClusterConfig } from './config.ts';
 import { Driver } from './driver.ts';
-import { effectByName } from './effects.ts';
+import { checkedEffect, effectByName, type AppEffect } from './effects.ts';
 import { AsyncStorage } from './async-storage.ts';
 import { registryStack } from './registry-stack.ts';
 import { Storage } from './storage.ts';
@@ -99,6 +100,7 @@ import type { Address, Transport } from './transport.ts';
 import { UdpTransport } from './udp.ts';
 import { checkNodeState } from './data-dir.ts';
 import { SendAcks, type PendingMessage, type SentMessage } from './send-acks.ts';
+import { LineServer } from './listen.ts';
 
 /** A node's driver: any stack (the channel's or a registry protocol's). */
 export type NodeDriver = Driver<unknown, unknown, unknown>;
@@ -216,7 +218,60 @@ export interface NodeHandle {
    * `unknown-command` on a registry stack.
    */
   pending(): PendingMessage[];
+  /**
+   * The channel's effect state (the config's effect or `startNode`'s `effect`): what every
+   * message applied so far has made of `init`, read back from durable state after a restart.
+   * Undefined without an effect; `unknown-command` on a registry stack.
+   */
+  state(): unknown;
+  /**
+   * Acknowledges inbox message `id` (a delivery's `id`, `<from>/<seq>`): the node deletes it from
+   * its durable inbox and will not offer it again. Call it only once the application's own store
+   * holds the message's effect. True if the inbox held it, false if not (already acked: a no-op).
+   * Throws `bad-argument` for a malformed id or a node started without `inboxMax`.
+   */
+  ack(id: string): boolean;
+  /** What the durable inbox holds, not yet acked, in arrival order (empty without an inbox). */
+  inbox(): InboxMessage[];
   close(): Promise<void>;
+}
+
+/** A message held in the durable inbox (`NodeHandle.inbox()`). */
+export interface InboxMessage {
+  /** `<from>/<seq>`: stable across re-offers and restarts (the sender never reuses a seq). */
+  readonly id: string;
+  readonly from: NodeId;
+  readonly seq: number;
+  readonly payload: unknown;
+  /** The idempotency key it was sent with. */
+  readonly key?: string;
+}
+
+/** What `startNode` takes besides the config and the node's id. */
+export interface StartOptions {
+  /**
+   * Every delivery, in order: `ChannelDeliver` for the channel (with `id`, `inbox` and maybe
+   * `again` for an inbox message). Called from the node's event loop turns, never before
+   * `startNode` has resolved (the re-offers of a restart are held until then).
+   */
+  onDeliver?: (d: unknown) => void;
+  onFatal?: (err: unknown) => void;
+  seed?: number;
+  /** The node is new: its state file must not exist yet (data-dir.ts). Default false. */
+  init?: boolean;
+  /**
+   * The application's own effect (effects.ts `AppEffect`: a pure reducer over plain data),
+   * instead of the config's `stack.effect`: persisted atomically with each exactly-once
+   * message's dedup mark; read it with `state()`. The channel only.
+   */
+  effect?: AppEffect;
+  /**
+   * The durable inbox (src/protocols/link/reliable/inbox.ts): each exactly-once delivery carries
+   * an `id` and stays in the node, offered again at every start, until `ack(id)`; at most this
+   * many at once (a message arriving when full is not acknowledged: its sender retransmits it).
+   * Undefined: no inbox. The channel only.
+   */
+  inboxMax?: number;
 }
 
 /**
@@ -236,9 +291,16 @@ function stackOf(
   observer: SendObserver,
   ids: readonly NodeId[],
   id: NodeId,
+  app: { effect: Effect | undefined; inboxMax: number | undefined },
 ): StackSpec<unknown, unknown, unknown> {
   const s = cfg.stack;
   if (isProtocolStack(s)) {
+    if (app.effect !== undefined || app.inboxMax !== undefined) {
+      throw new SteadfastError(
+        'bad-argument',
+        `effect and inboxMax are the channel's; this node runs ${s.protocol}`,
+      );
+    }
     return registryStack({
       protocol: s.protocol,
       id,
@@ -248,7 +310,7 @@ function stackOf(
       auth: cfg.auth !== undefined,
     });
   }
-  const effect = effectByName(s.effect);
+  const effect = app.effect ?? effectByName(s.effect);
   const guarantee: Guarantee = s.guarantee;
   const base = channel({ guarantee });
   // The transport must be bound before the window can be sized from its socket buffer, and the
@@ -264,6 +326,7 @@ function stackOf(
         ...stackOptions,
         observer,
         ...(effect === undefined ? {} : { effect }),
+        ...(app.inboxMax === undefined ? {} : { inboxMax: app.inboxMax }),
       }).create(ctx);
     },
   };
@@ -273,13 +336,7 @@ function stackOf(
 export async function startNode(
   cfg: ClusterConfig,
   id: NodeId,
-  hooks: {
-    onDeliver?: (d: unknown) => void;
-    onFatal?: (err: unknown) => void;
-    seed?: number;
-    /** The node is new: its state file must not exist yet (data-dir.ts). Default false. */
-    init?: boolean;
-  } = {},
+  hooks: StartOptions = {},
 ): Promise<NodeHandle> {
   const ids = Object.keys(cfg.nodes);
   if (!ids.includes(id)) {
@@ -288,8 +345,24 @@ export async function startNode(
       `--id ${id}: not one of the config's nodes (${ids.join(', ')})`,
     );
   }
+  const inboxMax = hooks.inboxMax;
+  if (inboxMax !== undefined && (!Number.isInteger(inboxMax) || inboxMax < 1)) {
+    throw new SteadfastError(
+      'bad-argument',
+      `inboxMax must be a positive integer, got ${inboxMax}`,
+    );
+  }
+  const appEffect = hooks.effect === undefined ? undefined : checkedEffect(hooks.effect);
   const statePath = join(cfg.dataDir, id, 'state.db');
   checkNodeState(statePath, id, hooks.init === true);
+  // Deliveries wait until the handle is in the application's hands (a restart's inbox re-offers
+  // come out of driver.start), then go out in order: the application can ack from onDeliver.
+  const onDeliver = hooks.onDeliver;
+  let held: unknown[] | undefined = [];
+  const deliver = (d: unknown): void => {
+    if (held !== undefined) held.push(d);
+    else onDeliver?.(d);
+  };
   const transport = makeTransport(cfg, id);
   const storageOpts = {
     path: statePath,
@@ -304,13 +377,13 @@ export async function startNode(
   const driver: NodeDriver = new Driver({
     id,
     nodes: ids,
-    stack: stackOf(cfg, transport, acks.observer, ids, id),
+    stack: stackOf(cfg, transport, acks.observer, ids, id, { effect: appEffect, inboxMax }),
     transport,
     storage,
     frame: frameOptions(cfg),
     trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
     ...(hooks.seed === undefined ? {} : { seed: hooks.seed }),
-    ...(hooks.onDeliver === undefined ? {} : { onDeliver: hooks.onDeliver }),
+    ...(onDeliver === undefined ? {} : { onDeliver: deliver }),
     onFatal: (err: unknown) => {
       acks.stop(`node ${id} stopped on a fatal error`);
       if (hooks.onFatal === undefined) throw err;
@@ -400,6 +473,32 @@ export async function startNode(
       cmd.key,
     );
   }
+  const ack = (msgId: string): boolean => {
+    const ch = theChannel();
+    const slash = typeof msgId === 'string' ? msgId.lastIndexOf('/') : -1;
+    const from = slash > 0 ? msgId.slice(0, slash) : '';
+    const seq = Number(slash > 0 ? msgId.slice(slash + 1) : Number.NaN);
+    if (!ids.includes(from) || !Number.isSafeInteger(seq) || seq < 1) {
+      throw new SteadfastError(
+        'bad-argument',
+        `ack: ${JSON.stringify(msgId)} is not an inbox message id (<from>/<seq>)`,
+      );
+    }
+    if (inboxMax === undefined) {
+      throw new SteadfastError(
+        'bad-argument',
+        `ack: node ${id} has no inbox (start it with inboxMax)`,
+      );
+    }
+    if (!ch.inboxHolds(from, seq)) return false;
+    driver.command({ type: 'inbox-ack', from, seq });
+    return true;
+  };
+  setImmediate(() => {
+    const early = held ?? [];
+    held = undefined;
+    for (const d of early) onDeliver?.(d);
+  });
   return {
     driver,
     command,
@@ -408,6 +507,22 @@ export async function startNode(
       theChannel();
       return acks.pending();
     },
+    state: () => theChannel().state,
+    ack,
+    inbox: () =>
+      theChannel()
+        .inboxEntries()
+        .map((e) =>
+          e.key === undefined
+            ? { id: `${e.from}/${e.seq}`, from: e.from, seq: e.seq, payload: e.payload }
+            : {
+                id: `${e.from}/${e.seq}`,
+                from: e.from,
+                seq: e.seq,
+                payload: e.payload,
+                key: e.key,
+              },
+        ),
     close: async () => {
       await driver.close();
       acks.stop(`node ${id} closed`);
@@ -482,9 +597,13 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
+/** Where a command's replies go: the client that sent it (stdout for stdin). */
+type Reply = (obj: unknown) => void;
+
 /**
- * Runs node `id` as this process's whole job, speaking JSON Lines on stdin/stdout (see the module
- * header). Resolves with the exit code once the node has stopped.
+ * Runs node `id` as this process's whole job, speaking JSON Lines on stdin/stdout and, with
+ * `listen`, on a Unix domain socket (listen.ts; see the module header). Resolves with the exit
+ * code once the node has stopped.
  */
 export async function runNodeProcess(
   cfg: ClusterConfig,
@@ -495,11 +614,23 @@ export async function runNodeProcess(
     writeErr?: (s: string) => void;
     /** The node is new (`--init`). */
     init?: boolean;
+    /** Also serve the JSON Lines protocol on a Unix domain socket at this path (`--listen`). */
+    listen?: string;
+    /** The durable inbox's bound (`--inbox-max`); undefined: no inbox. */
+    inboxMax?: number;
+    /** Lines read from stdin (default process.stdin). */
+    stdin?: NodeJS.ReadableStream;
   },
 ): Promise<number> {
   const writeErr = opts.writeErr ?? ((s: string) => process.stderr.write(s));
-  const out = (obj: unknown) => {
+  const out: Reply = (obj: unknown) => {
     opts.write(JSON.stringify(obj) + '\n');
+  };
+  let server: LineServer | undefined;
+  /** Unsolicited lines (deliveries, a fatal error): stdout and every attached client. */
+  const broadcast = (obj: unknown) => {
+    out(obj);
+    server?.broadcast(obj);
   };
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (resolveExit = r));
@@ -507,6 +638,7 @@ export async function runNodeProcess(
   let delivered = 0;
   const node = await startNode(cfg, id, {
     init: opts.init === true,
+    ...(opts.inboxMax === undefined ? {} : { inboxMax: opts.inboxMax }),
     onDeliver: (d: unknown) => {
       delivered++;
       const p = asRecord(d)?.payload;
@@ -514,10 +646,10 @@ export async function runNodeProcess(
         const ts = (p as { ts?: unknown }).ts;
         if (typeof ts === 'number') latency.add(wallNow() - ts);
       }
-      if (opts.deliveries) out(d);
+      if (opts.deliveries) broadcast(d);
     },
     onFatal: (err) => {
-      out({
+      broadcast({
         type: 'error',
         code: 'fatal',
         message: err instanceof Error ? err.stack : String(err),
@@ -525,9 +657,9 @@ export async function runNodeProcess(
       resolveExit(70);
     },
   });
-  out({ type: 'ready', id, incarnation: node.driver.incarnation, pid: process.pid });
+  const ready = { type: 'ready', id, incarnation: node.driver.incarnation, pid: process.pid };
 
-  const workloads: Workload[] = [];
+  const workloads: (Workload & { reply: Reply })[] = [];
   let pumping = false;
   const pump = () => {
     pumping = false;
@@ -543,7 +675,7 @@ export async function runNodeProcess(
       if (w.next >= w.end) {
         if (w.unaccepted > 0) break; // awaiting the last ones' accepted
         workloads.shift();
-        out({ type: 'workload-done', to: w.to, sent: w.end });
+        w.reply({ type: 'workload-done', to: w.to, sent: w.end });
         continue;
       }
       const i = w.next;
@@ -565,7 +697,7 @@ export async function runNodeProcess(
         }
       } catch (err) {
         if (err instanceof SteadfastError && err.code === 'buffer-full') break;
-        out({
+        w.reply({
           type: 'error',
           code: err instanceof SteadfastError ? err.code : 'error',
           message: String(err),
@@ -586,19 +718,19 @@ export async function runNodeProcess(
   };
 
   /** A `send` line with `"ack": true`: its id now, its accepted and delivered lines later. */
-  const sendWithAcks = (c: Record<string, unknown>): void => {
+  const sendWithAcks = (c: Record<string, unknown>, reply: Reply): void => {
     const { ack: _ack, ...rest } = c;
     const m = node.send(rest as unknown as ChannelSend);
-    out(ackLine('sent', m.id, m.key));
+    reply(ackLine('sent', m.id, m.key));
     m.accepted.then(
       () => {
-        out(ackLine('accepted', m.id, m.key));
+        reply(ackLine('accepted', m.id, m.key));
       },
       () => undefined, // the node stopped first: after a restart, `pending` says what it holds
     );
     m.delivered.then(
       () => {
-        out(ackLine('delivered', m.id, m.key));
+        reply(ackLine('delivered', m.id, m.key));
       },
       () => undefined,
     );
@@ -608,12 +740,13 @@ export async function runNodeProcess(
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    await server?.close();
     await node.close();
     resolveExit(code);
   };
 
-  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  rl.on('line', (line) => {
+  /** One command line from stdin or a socket client; its replies go to `reply`. Never throws. */
+  const handleLine = (line: string, reply: Reply): void => {
     if (line.trim() === '') return;
     let cmd: Record<string, unknown> | undefined;
     try {
@@ -622,7 +755,7 @@ export async function runNodeProcess(
       cmd = undefined;
     }
     if (cmd === undefined) {
-      out({
+      reply({
         type: 'error',
         code: 'bad-argument',
         message: `not a JSON object: ${line.slice(0, 80)}`,
@@ -638,20 +771,20 @@ export async function runNodeProcess(
           if (inner === undefined) {
             throw new SteadfastError('bad-argument', 'command needs "cmd" (an object)');
           }
-          if (inner.type === 'send' && inner.ack === true) sendWithAcks(inner);
+          if (inner.type === 'send' && inner.ack === true) sendWithAcks(inner, reply);
           else node.command(inner);
           // "the stack took the command" (a supervisor's reply, by ref; not a send's accepted)
-          if (ref !== undefined) out({ type: 'accepted', ref });
+          if (ref !== undefined) reply({ type: 'accepted', ref });
           break;
         }
         case 'send':
-          if (cmd.ack === true) sendWithAcks(cmd);
+          if (cmd.ack === true) sendWithAcks(cmd, reply);
           else node.command(cmd);
           break;
         case 'pending': {
           const list = node.pending();
           const withPayloads = cmd.payloads === true;
-          out({
+          reply({
             type: 'pending',
             sends: list.map((p) => ({
               id: p.id,
@@ -664,7 +797,7 @@ export async function runNodeProcess(
             for (const p of list) {
               p.delivered.then(
                 () => {
-                  out(ackLine('delivered', p.id, p.key));
+                  reply(ackLine('delivered', p.id, p.key));
                 },
                 () => undefined,
               );
@@ -672,6 +805,20 @@ export async function runNodeProcess(
           }
           break;
         }
+        case 'ack': {
+          // The application has the inbox message in its own store: the node forgets it.
+          if (typeof cmd.id !== 'string') {
+            throw new SteadfastError('bad-argument', 'ack needs "id" (an inbox message id)');
+          }
+          node.ack(cmd.id);
+          break;
+        }
+        case 'inbox':
+          reply({ type: 'inbox', messages: node.inbox() });
+          break;
+        case 'state':
+          reply({ type: 'state', state: node.state() ?? null });
+          break;
         case 'workload': {
           const to = cmd.to;
           const count = cmd.count;
@@ -693,17 +840,19 @@ export async function runNodeProcess(
             stamp: cmd.stamp === true,
             awaitAccepted: cmd.awaitAccepted === true,
             unaccepted: 0,
+            reply,
           });
           schedulePump();
           break;
         }
         case 'stats':
-          out({
+          reply({
             type: 'stats',
             id,
             ...node.driver.stats(),
             delivered,
             latency: latency.summary(),
+            ...(server === undefined ? {} : { listen: server.stats() }),
           });
           break;
         case 'latency':
@@ -720,19 +869,45 @@ export async function runNodeProcess(
           node.command(cmd);
       }
     } catch (err) {
-      out({
+      reply({
         type: 'error',
         ...(ref === undefined ? {} : { ref }),
         code: err instanceof SteadfastError ? err.code : 'error',
         message: err instanceof Error ? err.message : String(err),
       });
     }
+  };
+
+  if (opts.listen !== undefined) {
+    server = new LineServer({
+      path: opts.listen,
+      greeting: ready,
+      onLine: (line, client) => {
+        handleLine(line, (obj) => {
+          client.write(obj);
+        });
+      },
+    });
+    try {
+      await server.start();
+    } catch (err) {
+      server = undefined;
+      await node.close();
+      throw err;
+    }
+  }
+  out(ready);
+
+  const rl = createInterface({ input: opts.stdin ?? process.stdin, crlfDelay: Infinity });
+  rl.on('line', (line) => {
+    handleLine(line, out);
   });
   rl.on('close', () => {
-    // stdin closed (the supervisor went away, or `< /dev/null`): no command can arrive any more,
-    // but the node is also its peers' server (acks, retransmissions, deliveries), so it keeps
-    // running until signalled, and says so once rather than ignoring later commands silently.
-    if (!stopping) {
+    // stdin closed (the supervisor went away, or `< /dev/null`): no command can arrive on it any
+    // more, but the node is also its peers' server (acks, retransmissions, deliveries), so it
+    // keeps running until signalled. With --listen, commands come over the socket: nothing to
+    // say. Without, it says so once rather than ignoring later commands silently.
+    if (!stopping && server === undefined) {
       writeErr(
         `steadfast node ${id}: stdin closed, no more commands are read; the node keeps serving its peers until SIGTERM or SIGINT\n`,
       );
@@ -745,6 +920,7 @@ export async function runNodeProcess(
   process.once('SIGINT', onSignal);
   const code = await exited;
   rl.close();
+  await server?.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   return code;

@@ -130,6 +130,11 @@ export class Channel extends OverReliableLink<ChannelCommand, ChannelDeliver> {
     return this.link.isPending(to, seq);
   }
 
+  /** Whether the durable inbox holds message `seq` from `from` (false without one). */
+  inboxHolds(from: NodeId, seq: number): boolean {
+    return this.link.inboxHolds(from, seq);
+  }
+
   /** What the durable inbox holds, not yet acked by the application (empty without one). */
   inboxEntries(): InboxEntry[] {
     return this.link.inboxEntries();

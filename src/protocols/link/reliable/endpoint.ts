@@ -184,6 +184,11 @@ export class ReliableEndpoint
     return this.receiver.inboxAck(from, seq);
   }
 
+  /** Whether the inbox holds message `seq` from `from` (false without an inbox). */
+  inboxHolds(from: NodeId, seq: number): boolean {
+    return this.receiver.inbox?.has(from, seq) ?? false;
+  }
+
   /** The messages the inbox holds, not yet acked by the application, in arrival order. */
   inboxEntries(): InboxEntry[] {
     return this.receiver.inboxEntries();
