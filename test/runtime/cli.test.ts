@@ -166,7 +166,7 @@ test('steadfast cluster --dir on a path that cannot be created fails at once, na
 test('steadfast node: at stdin EOF it says so on stderr and keeps serving until SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sf-node-eof-'));
   try {
-    const cfg = await writeTwoNodeConfig(dir, 'c.json');
+    const cfg = await writeTwoNodeConfig(dir, {}, 'c.json');
     const main = fileURLToPath(new URL('../../src/runtime/node-main.ts', import.meta.url));
     const child = spawn(
       process.execPath,

@@ -12,13 +12,13 @@
  * effect must agree. Used by send-acks-kill.test.ts (CI) and bench/send-acks-kill.ts (50,000).
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { payloadIndex, type CounterState } from '../../src/runtime/effects.ts';
-import { freeUdpPort } from '../../src/runtime/ports.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
 import { Storage } from '../../src/runtime/storage.ts';
+import { writeTwoNodeConfig } from './two-nodes.ts';
 
 export interface ResendRun {
   readonly messages: number;
@@ -45,20 +45,10 @@ export async function runResendApp(opts: {
   const windowMax = opts.windowMax ?? 2000;
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   const dir = mkdtempSync(join(tmpdir(), 'sf-resend-'));
-  const configPath = join(dir, 'cluster.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      nodes: {
-        n1: { host: '127.0.0.1', port: await freeUdpPort() },
-        n2: { host: '127.0.0.1', port: await freeUdpPort() },
-      },
-      transport: 'udp',
-      stack: { guarantee: 'exactly-once', effect: 'counter' },
-      dataDir: './data',
-      appliedLog: true,
-    }),
-  );
+  const configPath = await writeTwoNodeConfig(dir, {
+    stack: { guarantee: 'exactly-once', effect: 'counter' },
+    appliedLog: true,
+  });
   const accepted = new Uint8Array(n);
   let acceptedCount = 0;
   /** Indexes handed to the current incarnation and not yet accepted. */

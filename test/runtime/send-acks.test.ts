@@ -3,7 +3,7 @@
 // `pending()` lists what a restarted sender still holds, by id and key, and their `delivered`
 // resolve once the receiver comes up. The kill -9 test of the same is send-acks-kill.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import type { CounterState } from '../../src/runtime/effects.ts';
 import { startNode } from '../../src/runtime/node.ts';
 import { freeUdpPort } from '../../src/runtime/ports.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
+import { writeTwoNodeConfig } from './two-nodes.ts';
 
 async function config(dir: string, effect: 'counter' | 'none' = 'counter'): Promise<ClusterConfig> {
   return parseConfig(
@@ -110,19 +111,9 @@ test('pending: a restarted sender lists what is not yet acknowledged, by id and 
 
 test('JSON Lines: "ack": true prints sent, accepted and delivered with the id; a command ref keeps its own accepted', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sf-acks-jsonl-'));
-  const configPath = join(dir, 'cluster.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      nodes: {
-        n1: { host: '127.0.0.1', port: await freeUdpPort() },
-        n2: { host: '127.0.0.1', port: await freeUdpPort() },
-      },
-      transport: 'udp',
-      stack: { guarantee: 'exactly-once', effect: 'counter' },
-      dataDir: './data',
-    }),
-  );
+  const configPath = await writeTwoNodeConfig(dir, {
+    stack: { guarantee: 'exactly-once', effect: 'counter' },
+  });
   const lines: Record<string, unknown>[] = [];
   const n1 = new NodeProcess({ id: 'n1', configPath, onLine: (o) => lines.push(o) });
   const n2 = new NodeProcess({ id: 'n2', configPath });
