@@ -40,6 +40,15 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Every example (examples/NAME.ts) and what its output must contain. */
 const EXAMPLES: Record<string, readonly RegExp[]> = {
   'two-nodes': [/n2 received 200 of 200 messages, 0 more than once/],
+  effect: [
+    /n2 applied 300 orders, 750 in total/,
+    /after a restart n2's state holds 300 orders: 0 missing, 0 counted twice/,
+    /a Map as the state is refused \(bad-argument\): effect\.init must be plain data/,
+  ],
+  inbox: [
+    /after the restart [1-9]\d* were offered again, [1-9]\d* of them already applied/,
+    /the store holds 500 of 500 messages, 0 more than once/,
+  ],
   simulate: [
     /seed 7: every property holds/,
     /at-most-once under omission: fail-safe/,

@@ -93,7 +93,7 @@ function plainOrThrow(v: unknown, what: () => string): void {
     const why = err instanceof Error ? err.message.replace(/^not plain data: payload/, 'it') : '';
     throw new SteadfastError(
       'bad-argument',
-      `${what()} must be plain data (null, boolean, number, string, Uint8Array, arrays and plain objects), so that it can be persisted: ${why}`,
+      `${what()} must be plain data, to be persisted: ${why} (plain data: null, booleans, numbers, strings, Uint8Array, arrays and plain objects of them)`,
     );
   }
 }

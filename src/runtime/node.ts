@@ -25,6 +25,12 @@
  *              once it is durable); "stamp" adds ts, the send time (Unix-epoch ms), "padBytes" a
  *              byte-string pad
  *          {"type":"latency"}  reset the end-to-end latency samples (see stats)
+ *          {"type":"ack","id":"n1/17"}  (--inbox-max) the application has the inbox message in
+ *              its own store: the node deletes it and never offers it again (no reply; an id
+ *              already acked is a no-op; a malformed id is an error line)
+ *          {"type":"inbox"}   {"type":"inbox","messages":[{"id","from","seq","payload"[,"key"]}]}:
+ *              what the inbox still holds (a client attaching later learns it this way)
+ *          {"type":"state"}   {"type":"state","state":…}: the channel's effect state (null: none)
  *          {"type":"stats"}   {"type":"stop"}
  *   stdout {"type":"ready","id":…,"incarnation":…}   deliveries ({"type":"deliver",…},
  *          {"type":"kv-result",…}: the stack's events)   {"type":"stats",…,"delivered":…}
@@ -38,6 +44,15 @@
  *          {"type":"delivered","id":"n2/17"} acknowledged by the receiver (exactly-once: applied)
  *          A send not yet accepted when the process dies is IN DOUBT (it may have been applied):
  *          resend it after the restart with the same "key" (exactly-once applies a key once).
+ *          With --inbox-max, an exactly-once delivery carries "id" and "inbox": true, and
+ *          "again": true when it is offered again at a start (src/protocols/link/reliable/inbox.ts).
+ *
+ * --listen PATH (listen.ts): the same protocol on a Unix domain socket, up to 16 clients at once,
+ * each greeted with the ready line; a command's replies (errors, sent/accepted/delivered,
+ * pending, inbox, state, stats, workload-done) go to the client that sent it; deliveries and a
+ * fatal error go to stdout and to every client attached. Lines are at most 1 MiB; a client that
+ * stops reading is disconnected once 8 MiB wait for it. The re-offers of a start go out before
+ * any client can attach: a client that attaches asks `inbox`.
  *
  * The channel's link settings per transport (overridable under "reliable" in the config; a
  * registry stack's links keep the registry's settings, see registry-stack.ts): up to 2,048
@@ -56,8 +71,9 @@
  * receiver clocks are the same host clock (performance.timeOrigin-based), so on one host this is
  * the end-to-end latency from the sender's command to the receiver's application.
  *
- * At stdin EOF the node prints one line on stderr saying no more commands will be read, and goes
- * on serving its peers until SIGTERM/SIGINT (a node is also a server for the others).
+ * At stdin EOF the node goes on serving its peers until SIGTERM/SIGINT or a `stop` (a node is also
+ * a server for the others): without --listen it prints one line on stderr saying no more commands
+ * will be read; with --listen nothing (commands come over the socket).
  *
  * Guarantees: a command the stack refuses prints an `error` line and the node goes on; a
  * protocol bug (a throw on a network input or timer) exits with code 70. SIGTERM/SIGINT or
