@@ -26,6 +26,8 @@
  *   start of its term. Commit: an index of the current term stored by a majority.
  * - Persist before send: term and vote before any vote or candidacy message, log entries before
  *   the append response that acknowledges them (the output-order contract of core/protocol.ts).
+ *   The leader alone sends new entries before persisting them, so its disk write overlaps its
+ *   followers' (§10.2.1; `leaderAppend` says why that is safe).
  * - Snapshots: after `snapshotEvery` applied entries beyond the last snapshot the state machine
  *   (map and sessions) is snapshotted and the log prefix deleted, so the durable log stays
  *   bounded; a follower behind the snapshot gets InstallSnapshot.
@@ -563,6 +565,12 @@ export class RaftKv
 
   /** Appends entries after `after` (deleting any conflicting suffix), durably. */
   private appendAfter(after: number, entries: readonly Entry[]): void {
+    const writes = this.appendInMemory(after, entries);
+    if (writes.length > 0) this.persist(writes);
+  }
+
+  /** Appends entries after `after` in memory; the writes that make it durable. */
+  private appendInMemory(after: number, entries: readonly Entry[]): DurableWrite[] {
     const writes: DurableWrite[] = [];
     for (let i = this.lastIndex(); i > after; i--) writes.push({ key: logKey(i), value: null });
     this.entries.length = after - this.snapIndex;
@@ -570,7 +578,22 @@ export class RaftKv
       this.entries.push(e);
       writes.push({ key: logKey(after + 1 + j), value: e });
     });
-    if (writes.length > 0) this.persist(writes);
+    return writes;
+  }
+
+  /**
+   * The leader appends `entries` to its log and sends them to its followers BEFORE persisting
+   * them, so its own write and the followers' overlap (dissertation §10.2.1) instead of adding
+   * up. Safe because the leader's own copy only ever counts through outputs that come after
+   * the persist: a commitment becomes visible only in a reply or in a later AppendEntries'
+   * commit index, both later outputs, which the driver holds until the persist is durable
+   * (core/protocol.ts). A crash between the sends and the persist leaves the entries on some
+   * followers only: uncommitted, as in any Raft.
+   */
+  private leaderAppend(entries: readonly Entry[]): void {
+    const writes = this.appendInMemory(this.lastIndex(), entries);
+    this.broadcastAppend(false);
+    this.persist(writes);
   }
 
   // ------------------------------------------------------------------------ elections
@@ -706,9 +729,8 @@ export class RaftKv
         retriedRound: -1,
       });
     }
-    this.appendAfter(this.lastIndex(), [{ t: this.term, c: { k: 'noop' } }]);
+    this.leaderAppend([{ t: this.term, c: { k: 'noop' } }]);
     this.termStart = this.lastIndex();
-    this.broadcastAppend(false);
     this.setTimer('hb', instant(this.now + this.opts.heartbeatMs));
     this.advanceCommit();
   }
@@ -1025,10 +1047,7 @@ export class RaftKv
         }
       }
     }
-    this.appendAfter(this.lastIndex(), [
-      { t: this.term, c: { k: 'op', n: from, c: m.c, s: m.s, op: m.op } },
-    ]);
-    this.broadcastAppend(false);
+    this.leaderAppend([{ t: this.term, c: { k: 'op', n: from, c: m.c, s: m.s, op: m.op } }]);
     this.advanceCommit();
   }
 
