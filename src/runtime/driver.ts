@@ -159,6 +159,8 @@ export class Driver<M, C, D> {
   private readonly opts: DriverOptions<M, C, D>;
   private proto: Protocol<M, C, D> | undefined;
   private life: Life = 'new';
+  /** Transport, storage and trace file closed (`release`). */
+  private released = false;
   private readonly frameOpts: FrameOptions;
   /** Encodes each send's message straight into its frame (core/executor.ts). */
   private readonly encoder: FrameEncoder;
@@ -406,7 +408,7 @@ export class Driver<M, C, D> {
 
   /** Commits what is pending, carries out queued outputs, then stops timers and the transport. */
   async close(): Promise<void> {
-    if (this.life === 'stopped') return;
+    if (this.released) return;
     if (this.live()) {
       // From here on the node takes no input (a frame now is as lost as one after the stop), so
       // the pipeline drains: every sealed turn is committed and carried out.
@@ -418,10 +420,7 @@ export class Driver<M, C, D> {
       }
     }
     this.halt();
-    await this.opts.transport.close();
-    await this.opts.storage?.close();
-    if (this.traceFd !== undefined) closeSync(this.traceFd);
-    this.traceFd = undefined;
+    await this.release();
   }
 
   /**
@@ -430,12 +429,22 @@ export class Driver<M, C, D> {
    * recovers, as a process restarted after SIGKILL would.
    */
   async crash(): Promise<void> {
-    if (this.life === 'stopped') return;
+    if (this.released) return;
     // The pipeline drops the open turn, the batch and the held turns; a commit in flight may
     // land or not, its outputs never go out.
     this.halt();
     this.meta = new Map();
     this.events = [];
+    await this.release();
+  }
+
+  /**
+   * Closes the transport, the storage and the trace file, once: after `close`, `crash`, or a
+   * fatal error (which stops the node at once; a later `close` still releases the storage).
+   */
+  private async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.opts.transport.close();
     await this.opts.storage?.close();
     if (this.traceFd !== undefined) closeSync(this.traceFd);

@@ -369,6 +369,13 @@ export async function startNode(
     );
   }
   const appEffect = hooks.effect === undefined ? undefined : checkedEffect(hooks.effect);
+  if (isProtocolStack(cfg.stack) && (appEffect !== undefined || inboxMax !== undefined)) {
+    // Refused before anything is opened (stackOf, which builds the stack, says the same).
+    throw new SteadfastError(
+      'bad-argument',
+      `effect and inboxMax are the channel's; this node runs ${cfg.stack.protocol}`,
+    );
+  }
   const statePath = join(cfg.dataDir, id, 'state.db');
   checkNodeState(statePath, id, hooks.init === true);
   // Deliveries wait until the handle is in the application's hands (a restart's inbox re-offers
