@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LineServer } from '../../src/runtime/listen.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
 import { writeTwoNodeConfig } from './two-nodes.ts';
 
@@ -239,6 +240,52 @@ test('--listen: stdin EOF does not matter (no stderr line, the socket still serv
     assert.notEqual(r.code, 0);
     assert.match(r.err, /exists and is not a socket/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('LineServer: lines split across chunks and CRLF are whole lines; a client that stops reading is disconnected once its output passes the bound', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-line-server-'));
+  const got: string[] = [];
+  const server = new LineServer({
+    path: join(dir, 's.sock'),
+    outputBytesMax: 64 * 1024,
+    onLine: (line, client) => {
+      got.push(line);
+      client.write({ echo: line });
+    },
+  });
+  try {
+    await server.start();
+    const c = new Client(server.path);
+    c.socket.write('{"a":');
+    await delay(50);
+    c.socket.write('1}\r\n{"b":2}\n{"c"');
+    await delay(50);
+    c.socket.write(':3}\n');
+    await c.wait((o) => o.echo === '{"c":3}');
+    assert.deepEqual(got, ['{"a":1}', '{"b":2}', '{"c":3}']);
+
+    // A reader that never reads: the kernel's socket buffers fill, then its output queue passes
+    // 64 KiB, and it is dropped; a reading client stays.
+    const stuck = connect(server.path);
+    stuck.pause();
+    stuck.on('error', () => undefined);
+    for (let i = 0; i < 200 && server.size < 2; i++) await delay(10);
+    const line = { pad: 'x'.repeat(1024) };
+    for (let i = 0; i < 20_000 && server.stats().slowClientsDropped === 0; i++) {
+      server.broadcast(line);
+      if (i % 16 === 0) await delay(1); // 16 KiB at a time: a reading client keeps up
+    }
+    assert.equal(server.stats().slowClientsDropped, 1, 'the stuck reader is dropped');
+    assert.equal(server.size, 1, 'the reading client is still attached');
+    c.send({ last: true });
+    await c.wait((o) => o.echo === '{"last":true}');
+    assert.equal(c.closed, false);
+    stuck.destroy();
+    c.close();
+  } finally {
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
