@@ -34,8 +34,8 @@ export interface LineServerOptions {
   readonly path: string;
   /** One complete line from a client (without its newline). */
   readonly onLine: (line: string, client: LineClient) => void;
-  /** Written to each client as it attaches (the node's `ready` line). */
-  readonly greeting?: unknown;
+  /** Called as each client attaches, before its first line is read (the node greets it). */
+  readonly onAttach?: (client: LineClient) => void;
   readonly clientsMax?: number;
   readonly lineBytesMax?: number;
   readonly outputBytesMax?: number;
@@ -45,7 +45,7 @@ export const LISTEN_CLIENTS_MAX = 16;
 export const LINE_BYTES_MAX = 1024 * 1024;
 export const OUTPUT_BYTES_MAX = 8 * 1024 * 1024;
 
-type Options = Required<Omit<LineServerOptions, 'path' | 'greeting'>>;
+type Options = Required<Omit<LineServerOptions, 'path' | 'onAttach'>>;
 
 class Client implements LineClient {
   open = true;
@@ -227,7 +227,11 @@ export class LineServer {
     }
     const c = new Client(socket, this, this.opts);
     this.clients.add(c);
-    if (this.options.greeting !== undefined) c.write(this.options.greeting);
+    try {
+      this.options.onAttach?.(c);
+    } catch {
+      c.close(); // a greeting that cannot be written: this client only
+    }
     socket.on('data', (chunk: Buffer) => {
       c.data(chunk);
     });

@@ -51,8 +51,10 @@
  * each greeted with the ready line; a command's replies (errors, sent/accepted/delivered,
  * pending, inbox, state, stats, workload-done) go to the client that sent it; deliveries and a
  * fatal error go to stdout and to every client attached. Lines are at most 1 MiB; a client that
- * stops reading is disconnected once 8 MiB wait for it. The re-offers of a start go out before
- * any client can attach: a client that attaches asks `inbox`.
+ * stops reading is disconnected once 8 MiB wait for it. With --inbox-max, a client that attaches
+ * is offered again (after its ready line) every message the inbox still holds, as deliver lines
+ * with "again": true, so an application process that restarts and reattaches sees what it has
+ * not acked.
  *
  * The channel's link settings per transport (overridable under "reliable" in the config; a
  * registry stack's links keep the registry's settings, see registry-stack.ts): up to 2,048
@@ -904,7 +906,24 @@ export async function runNodeProcess(
   if (opts.listen !== undefined) {
     server = new LineServer({
       path: opts.listen,
-      greeting: ready,
+      onAttach: (client) => {
+        // The ready line, then what the inbox still holds: an application attaching (again, after
+        // a restart of its own) is offered every message it has not acked.
+        client.write(ready);
+        if (opts.inboxMax === undefined || !opts.deliveries) return;
+        for (const m of node.inbox()) {
+          client.write({
+            type: 'deliver',
+            from: m.from,
+            payload: m.payload,
+            seq: m.seq,
+            guarantee: 'exactly-once',
+            id: m.id,
+            inbox: true,
+            again: true,
+          });
+        }
+      },
       onLine: (line, client) => {
         handleLine(line, (obj) => {
           client.write(obj);

@@ -2,7 +2,7 @@
 // (`--listen PATH`) beside stdin/stdout, several clients at once (replies to the asker,
 // deliveries to all), bounded clients and lines, errors answered, stdin EOF harmless; and the
 // durable inbox over JSON Lines (`--inbox-max`: deliveries with ids, `inbox`, `ack`, re-offered
-// after a kill -9).
+// after a kill -9 and to a client that attaches).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -180,6 +180,13 @@ test('--listen: several socket clients beside stdin, replies to the asker, deliv
     );
     const c = new Client(sock);
     clients.push(c);
+    // A client that attaches is offered again what the inbox holds (an application reattaching).
+    await c.wait((o) => o.type === 'deliver' && o.id === ids[2]);
+    assert.deepEqual(
+      c.lines.filter((o) => o.type === 'deliver').map((o) => [o.id, o.again]),
+      ids.slice(1).map((id) => [id, true]),
+    );
+    assert.equal(c.lines[0]?.type, 'ready', 'after the ready line');
     c.send({ type: 'inbox' });
     const held = await c.wait((o) => o.type === 'inbox');
     assert.deepEqual(
