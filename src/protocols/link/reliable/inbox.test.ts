@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { createRng } from '../../../core/rng.ts';
 import type { Output } from '../../../core/protocol.ts';
 import { instant } from '../../../core/time.ts';
@@ -128,4 +129,16 @@ test('inbox: off by default (no inbox keys, plain notifications); inbox-ack with
   assert.ok(o2.some((o) => o.kind === 'deliver' && o.event.inbox === undefined));
   assert.equal(withInbox.inboxEntries().length, 0);
   assert.throws(() => new ReliableEndpoint(ctx, { inboxMax: 0 }), { code: 'bad-argument' });
+});
+
+test('inbox keys: every inbox key parses back to its peer and seq, ids with "/" included', () => {
+  fc.assert(
+    fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.nat(), (peer, seq) => {
+      assert.deepEqual(parseKey(inboxKey(peer, seq)), { kind: 'inbox', peer, seq });
+    }),
+    { numRuns: 2000 },
+  );
+  for (const junk of ['inbox/', 'inbox/a', 'inbox/a/b', 'inbox/a/-1']) {
+    assert.equal(parseKey(junk), undefined, junk);
+  }
 });
