@@ -12,7 +12,8 @@
  * state its `apply` returns: a state that is not (a Map, a class instance, undefined, a
  * function…) could not be persisted, so `apply` then throws `SteadfastError('bad-argument')`
  * naming the message and what is wrong, before anything of that message is persisted or acked
- * (the node stops on it: its onFatal). The check walks the whole state per message: keep it small.
+ * (the node stops on it: its onFatal). An `apply` that throws stops the node the same way, with
+ * its own error. The check walks the whole state per message: keep it small.
  * Assumes: payloads are plain data.
  */
 
