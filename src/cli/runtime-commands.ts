@@ -65,7 +65,7 @@ import {
 import { netnsClusterUnavailable } from '../runtime/netns.ts';
 import { nftUnavailable } from '../runtime/nft.ts';
 import { runNodeMain } from '../runtime/node-run.ts';
-import { formLine, runRealCell } from '../runtime/real-cell.ts';
+import { formLine, runRealCell, type RealRunSettings } from '../runtime/real-cell.ts';
 import {
   runRealMatrix,
   type RealMatrixOptions,
@@ -293,14 +293,9 @@ export function registerRuntimeCommands(
           ...(entry === undefined ? { guarantee: opts.guarantee } : { protocol: entry.name }),
           fault: model ?? { label: 'kills and pauses', schedule },
           seed,
-          nodes: opts.nodes,
-          transport: opts.transport,
-          network,
-          messages: opts.messages,
-          faultMs: opts.faultMs,
+          ...runSettings(opts, network, dir),
           // The channel's runs without --faults end once settled (no liveness phase).
           livenessMs: entry !== undefined || model !== undefined ? opts.livenessMs : 0,
-          dir,
           log: (line) => {
             write(`  ${line}\n`);
           },
@@ -333,6 +328,23 @@ export function registerRuntimeCommands(
         else write(`working directory kept: ${dir}\n`);
       }
     });
+}
+
+/** How the flags say real runs are made (real-cell.ts). */
+function runSettings(
+  opts: ClusterFlags,
+  network: 'netns' | 'loopback',
+  dir: string,
+): RealRunSettings {
+  return {
+    nodes: opts.nodes,
+    transport: opts.transport,
+    network,
+    messages: opts.messages,
+    faultMs: opts.faultMs,
+    livenessMs: opts.livenessMs,
+    dir,
+  };
 }
 
 /** `--faults a,b`: each a real fault model. */
@@ -429,13 +441,7 @@ async function clusterMatrix(
     faults,
     runs: opts.runs,
     seed,
-    nodes: opts.nodes,
-    transport: opts.transport,
-    network,
-    messages: opts.messages,
-    faultMs: opts.faultMs,
-    livenessMs: opts.livenessMs,
-    dir,
+    ...runSettings(opts, network, dir),
     log: (line) => {
       write(`${line}\n`);
     },
