@@ -13,10 +13,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
+import { netnsClusterUnavailable } from '../../src/runtime/netns.ts';
 
 let cachedReason: string | undefined | null = null;
 
@@ -28,12 +25,9 @@ export function netnsUnavailable(): string | undefined {
 }
 
 function probe(): string | undefined {
-  if (process.platform !== 'linux') return `needs Linux, this is ${process.platform}`;
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    return 'needs root (ip netns, nftables)';
-  }
-  if (!which('ip')) return "the 'ip' command (iproute2) is not installed";
-  if (!which('nft')) return "the 'nft' command (nftables) is not installed";
+  // Linux, root, iproute2, nftables and a kernel that makes namespaces: the cluster's own probe.
+  const why = netnsClusterUnavailable();
+  if (why !== undefined) return why;
   let ns: NetNs | undefined;
   try {
     ns = NetNs.create(1);
