@@ -350,7 +350,12 @@ export class Driver<M, C, D> {
     this.input(() => {
       proto.handleStart(now, durable);
     });
-    if (this.live()) this.flush();
+    if (!this.live()) return;
+    this.flush();
+    // The start batch (its incarnation number above all) is durable before start resolves: a
+    // node killed right after it is ready restarts at the next incarnation, never the same one.
+    // (With a commit thread the commit is still in flight here.)
+    if (storage !== undefined && this.live()) await this.whenDurable();
   }
 
   /**
