@@ -123,9 +123,10 @@ for (const c of CELLS) {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    assert.ok(tag !== undefined, 'the run said which namespaces it made');
+    const made = tag;
+    assert.ok(made !== undefined, 'the run said which namespaces it made');
     assert.deepEqual(
-      clusterNamespaces().filter((n) => n.startsWith(`sfc${tag}-`)),
+      clusterNamespaces().filter((n) => n.startsWith(`sfc${made}-`)),
       [],
       'every namespace the run made is gone',
     );
