@@ -2,10 +2,13 @@
  * The runtime subcommands of `steadfast`: `node` (one real node process) and `cluster` (a local
  * cluster of real processes with faults, checked like a simulation).
  *
- *   steadfast node --id n1 --config cluster.json [--no-deliveries]
+ *   steadfast node --id n1 --config cluster.json [--init] [--no-deliveries] [--listen PATH]
+ *                  [--inbox-max N]
  *   steadfast cluster [--nodes 5] [--transport udp|tcp] [--guarantee exactly-once | --protocol P]
  *                     [--messages 20] [--kills 1] [--pauses 1 | --faults MODEL] [--fault-ms 2000]
- *                     [--liveness-ms 3000] [--seed S] [--dir DIR] [--keep]
+ *                     [--liveness-ms 3000] [--network netns|loopback] [--seed S] [--dir DIR]
+ *                     [--keep]
+ *   steadfast cluster --matrix [--protocols a,b] [--faults x,y] [--runs 1] [--html FILE] …
  *
  * `cluster` runs the channel with its all-pairs sends (default), or with `--protocol P` any
  * protocol of the matrix registry: P's stack on every node, P's registry workload, P's registry
@@ -14,7 +17,11 @@
  * `--faults MODEL` injects one of the matrix's fault models for real instead of `--kills/--pauses`,
  * from a schedule drawn from the seed and printed (cluster.ts `faultSchedule`): crash (kill -9 a
  * minority, no restart), crash-recover (kill -9 and restart), pause (SIGSTOP/SIGCONT), omission
- * and partition (nftables rules on the nodes' own loopback addresses, nft.ts; UDP only, root).
+ * and partition (nftables rules, nft.ts: inside each node's network namespace with `--network
+ * netns`, the default as root; on the nodes' own loopback addresses, UDP only, otherwise), and
+ * byzantine (processes running the registry's adversary, plus omission).
+ * `--matrix` runs a grid of such cells beside the simulator's forms (runtime/real-matrix.ts) and
+ * exits 1 when a real cell lacks a property the simulator's cell has.
  * The faults are healed, a liveness phase of `--liveness-ms` follows, and the cell's form is
  * printed (masking / fail-safe / non-masking / none, src/check/classify.ts) with the first
  * violation.

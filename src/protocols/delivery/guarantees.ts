@@ -143,9 +143,7 @@ export class Channel extends OverReliableLink<ChannelCommand, ChannelDeliver> {
   protected onCommand(_now: Instant, cmd: ChannelCommand): void {
     if (cmd.type === 'inbox-ack') {
       const ack: ReliableInboxAck = { type: 'inbox-ack', from: cmd.from, seq: cmd.seq };
-      // linkSend hands any engine command over and drains its outputs in order (layer.ts types
-      // its argument as a send, the one command it had when written; the engine takes both).
-      this.linkSend(ack as unknown as Parameters<typeof this.linkSend>[0]);
+      this.linkSend(ack);
       return;
     }
     const mode = MODE[cmd.guarantee ?? this.guarantee];

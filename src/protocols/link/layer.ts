@@ -25,7 +25,7 @@ import {
   type ReliableDeliver,
   type ReliableMsg,
   type ReliableOptions,
-  type ReliableSend,
+  type ReliableCommand,
 } from './reliable.ts';
 
 export abstract class OverReliableLink<C, D>
@@ -82,8 +82,8 @@ export abstract class OverReliableLink<C, D>
     return { ...this.link.stats(), malformed: this.malformed, ...this.extraStats() };
   }
 
-  /** Hands a send to the engine, keeping output order. */
-  protected linkSend(cmd: ReliableSend): void {
+  /** Hands a command to the engine (a send, an inbox ack), keeping output order. */
+  protected linkSend(cmd: ReliableCommand): void {
     this.link.handleCommand(this.now, cmd);
     this.pull();
   }
