@@ -9,9 +9,9 @@
  * Idempotency-Key is a session), AppendEntries bounded in bytes so a batch of large values fits
  * one frame of the transport (`batchBytesMax`), snapshots less often than every 64 entries (a
  * snapshot rewrites the whole map), and a client deadline shorter than an HTTP client's patience
- * (`clientTimeoutMs`). Everything else is startNode's path: the data-directory rule
- * (data-dir.ts: missing state refused unless `init`, present state refused with it), the
- * transport and frame options, the driver.
+ * (`clientTimeoutMs`). Everything else is startNode's path, `openDriver` (node.ts): the
+ * data-directory rule (data-dir.ts: missing state refused unless `init`, present state refused
+ * with it), the transport and frame options, the storage, the driver.
  *
  * Guarantees: `startKvReplica` resolves once the replica has recovered its durable state and
  * bound its port, or throws (`SteadfastError('bad-argument')` for the data-directory rule, the
@@ -20,18 +20,14 @@
  * Assumes: one process per data directory.
  */
 
-import { join } from 'node:path';
 import { SteadfastError } from '../core/errors.ts';
 import type { NodeId } from '../core/ids.ts';
 import { payloadSize } from '../core/payload.ts';
 import { kvRaft, RaftKv, type RaftKvCommand, type RaftOptions } from '../protocols/kv/raft.ts';
 import type { KvResult } from '../protocols/kv/types.ts';
-import { AsyncStorage } from './async-storage.ts';
 import type { ClusterConfig } from './config.ts';
-import { checkNodeState } from './data-dir.ts';
-import { Driver } from './driver.ts';
-import { ENVELOPE_BYTES, frameOptions, makeTransport } from './node.ts';
-import { Storage } from './storage.ts';
+import type { Driver } from './driver.ts';
+import { ENVELOPE_BYTES, openDriver } from './node.ts';
 
 /**
  * The server's raft options (the rest are RAFT_DEFAULTS: election 1–2 s, heartbeat 150 ms).
@@ -81,39 +77,19 @@ export async function startKvReplica(
       `--id ${id}: not one of the config's nodes (${ids.join(', ')})`,
     );
   }
-  const statePath = join(cfg.dataDir, id, 'state.db');
-  checkNodeState(statePath, id, hooks.init);
-  const transport = makeTransport(cfg, id);
-  const frameMax = transport.maxFrameBytes;
-  const opBytesMax = frameMax - ENVELOPE_BYTES - 256;
-  const storageOpts = { path: statePath, synchronous: cfg.synchronous, appliedLog: false };
-  const storage = cfg.commitThread
-    ? await AsyncStorage.open(storageOpts)
-    : new Storage(storageOpts);
-  const stack = kvRaft({
-    ...KV_SERVE_RAFT,
-    // An append's entries within one frame, with room for its envelope.
-    batchBytesMax: Math.max(1, frameMax - ENVELOPE_BYTES - 1024),
-    ...hooks.raft,
-  });
-  const driver = new Driver<unknown, RaftKvCommand, KvResult>({
-    id,
-    nodes: ids,
-    stack,
-    transport,
-    storage,
-    frame: frameOptions(cfg),
-    trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
+  const { driver, transport } = await openDriver<unknown, RaftKvCommand, KvResult>(cfg, id, {
+    init: hooks.init,
+    stack: (t) =>
+      kvRaft({
+        ...KV_SERVE_RAFT,
+        // An append's entries within one frame, with room for its envelope.
+        batchBytesMax: Math.max(1, t.maxFrameBytes - ENVELOPE_BYTES - 1024),
+        ...hooks.raft,
+      }),
     onDeliver: hooks.onResult,
     onFatal: hooks.onFatal,
   });
-  try {
-    await driver.start();
-  } catch (e) {
-    await transport.close();
-    await storage.close();
-    throw e;
-  }
+  const opBytesMax = transport.maxFrameBytes - ENVELOPE_BYTES - 256;
   return {
     id,
     driver,

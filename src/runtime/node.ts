@@ -350,6 +350,61 @@ function stackOf(
   };
 }
 
+/**
+ * What every node path opens, in order: the data rule (data-dir.ts), the transport, the node's
+ * SQLite (on a commit thread unless the config says not to) and a driver of `stack`, started.
+ * Guarantees: on any failure (a taken port, a refused data directory) nothing stays open — the
+ * database, its commit thread and the socket are released before the error is thrown.
+ */
+export async function openDriver<M, C, D>(
+  cfg: ClusterConfig,
+  id: NodeId,
+  opts: {
+    readonly init: boolean;
+    readonly appliedLog?: boolean;
+    /** The stack, given the bound-to-be transport (the channel sizes its window from it). */
+    readonly stack: (transport: Transport) => StackSpec<M, C, D>;
+    readonly seed?: number;
+    readonly onDeliver?: (event: D) => void;
+    readonly onFatal: (err: unknown) => void;
+  },
+): Promise<{ driver: Driver<M, C, D>; transport: Transport }> {
+  const statePath = join(cfg.dataDir, id, 'state.db');
+  checkNodeState(statePath, id, opts.init);
+  const transport = makeTransport(cfg, id);
+  const storageOpts = {
+    path: statePath,
+    synchronous: cfg.synchronous,
+    appliedLog: opts.appliedLog ?? false,
+  };
+  // Pipelined group commit on a commit thread (async-storage.ts), unless the config says not to.
+  const storage = cfg.commitThread
+    ? await AsyncStorage.open(storageOpts)
+    : new Storage(storageOpts);
+  const driver = new Driver<M, C, D>({
+    id,
+    nodes: Object.keys(cfg.nodes),
+    stack: opts.stack(transport),
+    transport,
+    storage,
+    frame: frameOptions(cfg),
+    trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    ...(opts.onDeliver === undefined ? {} : { onDeliver: opts.onDeliver }),
+    onFatal: opts.onFatal,
+  });
+  try {
+    await driver.start();
+  } catch (e) {
+    // e.g. the port is taken: release the database (and its commit thread, which would keep the
+    // process alive) and the socket before reporting.
+    await transport.close();
+    await storage.close();
+    throw e;
+  }
+  return { driver, transport };
+}
+
 /** Starts node `id` of `cfg` in this process: the one node path of every stack. */
 export async function startNode(
   cfg: ClusterConfig,
@@ -378,8 +433,6 @@ export async function startNode(
       `effect and inboxMax are the channel's; this node runs ${cfg.stack.protocol}`,
     );
   }
-  const statePath = join(cfg.dataDir, id, 'state.db');
-  checkNodeState(statePath, id, hooks.init === true);
   // Deliveries wait until the handle is in the application's hands (a restart's inbox re-offers
   // come out of driver.start), then go out in order: the application can ack from onDeliver.
   const onDeliver = hooks.onDeliver;
@@ -388,42 +441,23 @@ export async function startNode(
     if (held !== undefined) held.push(d);
     else onDeliver?.(d);
   };
-  const transport = makeTransport(cfg, id);
-  const storageOpts = {
-    path: statePath,
-    synchronous: cfg.synchronous,
-    appliedLog: cfg.appliedLog,
-  };
-  // Pipelined group commit on a commit thread (async-storage.ts), unless the config says not to.
   const acks = new SendAcks();
-  const storage = cfg.commitThread
-    ? await AsyncStorage.open(storageOpts)
-    : new Storage(storageOpts);
-  const driver: NodeDriver = new Driver({
+  const { driver, transport }: { driver: NodeDriver; transport: Transport } = await openDriver(
+    cfg,
     id,
-    nodes: ids,
-    stack: stackOf(cfg, transport, acks.observer, ids, id, { effect: appEffect, inboxMax }),
-    transport,
-    storage,
-    frame: frameOptions(cfg),
-    trace: cfg.trace ? { kind: 'storage' } : { kind: 'none' },
-    ...(hooks.seed === undefined ? {} : { seed: hooks.seed }),
-    ...(onDeliver === undefined ? {} : { onDeliver: deliver }),
-    onFatal: (err: unknown) => {
-      acks.stop(`node ${id} stopped on a fatal error`);
-      if (hooks.onFatal === undefined) throw err;
-      hooks.onFatal(err);
+    {
+      init: hooks.init === true,
+      appliedLog: cfg.appliedLog,
+      stack: (t) => stackOf(cfg, t, acks.observer, ids, id, { effect: appEffect, inboxMax }),
+      ...(hooks.seed === undefined ? {} : { seed: hooks.seed }),
+      ...(onDeliver === undefined ? {} : { onDeliver: deliver }),
+      onFatal: (err: unknown) => {
+        acks.stop(`node ${id} stopped on a fatal error`);
+        if (hooks.onFatal === undefined) throw err;
+        hooks.onFatal(err);
+      },
     },
-  });
-  try {
-    await driver.start();
-  } catch (e) {
-    // e.g. the port is taken: release the database (and its commit thread, which would keep the
-    // process alive) and the socket before reporting.
-    await transport.close();
-    await storage.close();
-    throw e;
-  }
+  );
   const payloadMax = transport.maxFrameBytes - ENVELOPE_BYTES;
   const tooLarge = (what: string, size: number) =>
     new SteadfastError(
