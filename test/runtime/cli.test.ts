@@ -1,14 +1,14 @@
 // The runtime CLI: `steadfast cluster` end to end (real processes, kill -9 and SIGSTOP, verdicts
 // from the checkers) and `steadfast node`'s config errors, which name the field.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './run-cli.ts';
-import { writeTwoNodeConfig } from './two-nodes.ts';
+import { spawnNodeMain, writeTwoNodeConfig } from './two-nodes.ts';
 
 test('steadfast cluster: 3 processes, exactly-once over UDP, kill -9 and SIGSTOP, all verdicts hold', async () => {
   const r = await runCli([
@@ -167,37 +167,23 @@ test('steadfast node: at stdin EOF it says so on stderr and keeps serving until 
   const dir = mkdtempSync(join(tmpdir(), 'sf-node-eof-'));
   try {
     const cfg = await writeTwoNodeConfig(dir, {}, 'c.json');
-    const main = fileURLToPath(new URL('../../src/runtime/node-main.ts', import.meta.url));
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', main, '--id', 'n1', '--config', cfg, '--init'],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => {
-      child.on('exit', (code) => {
-        r(code);
-      });
-    });
-    t.after(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
+    const {
+      child,
+      out: stdout,
+      err: stderr,
+      exited,
+    } = spawnNodeMain(t, [...['--id', 'n1', '--config', cfg, '--init']]);
     const until = async (cond: () => boolean, ms: number) => {
       const end = Date.now() + ms;
       while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     };
-    await until(() => out.includes('"type":"ready"'), 20_000);
-    assert.match(out, /"type":"ready"/, err);
+    await until(() => stdout().includes('"type":"ready"'), 20_000);
+    assert.match(stdout(), /"type":"ready"/, stderr());
     child.stdin.end();
-    await until(() => err.includes('stdin'), 5_000);
-    assert.match(err, /stdin closed/);
-    assert.match(err, /SIGTERM/);
-    assert.equal(err.trim().split('\n').length, 1, err);
+    await until(() => stderr().includes('stdin'), 5_000);
+    assert.match(stderr(), /stdin closed/);
+    assert.match(stderr(), /SIGTERM/);
+    assert.equal(stderr().trim().split('\n').length, 1, stderr());
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(child.exitCode, null, 'still running: it keeps serving its peers');
     child.kill('SIGTERM');

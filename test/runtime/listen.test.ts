@@ -4,16 +4,14 @@
 // durable inbox over JSON Lines (`--inbox-max`: deliveries with ids, `inbox`, `ack`, re-offered
 // after a kill -9 and to a client that attaches).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { LineServer } from '../../src/runtime/listen.ts';
 import { NodeProcess } from '../../src/runtime/process.ts';
-import { writeTwoNodeConfig } from './two-nodes.ts';
+import { spawnNodeMain, writeTwoNodeConfig } from './two-nodes.ts';
 
 /** A socket client of a node: its lines as they come, and a way to wait for one. */
 class Client {
@@ -208,29 +206,14 @@ test('--listen: stdin EOF does not matter (no stderr line, the socket still serv
   try {
     const cfg = await writeTwoNodeConfig(dir);
     const sock = join(dir, 'n1.sock');
-    const main = fileURLToPath(new URL('../../src/runtime/node-main.ts', import.meta.url));
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', main, '--id', 'n1', '--config', cfg, '--init', '--listen', sock],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => {
-      child.on('exit', (code) => {
-        r(code);
-      });
-    });
-    t.after(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    for (let i = 0; i < 400 && !out.includes('"type":"ready"'); i++) await delay(50);
-    assert.match(out, /"type":"ready"/, err);
+    const { child, out, err, exited } = spawnNodeMain(t, [
+      ...['--id', 'n1', '--config', cfg, '--init', '--listen', sock],
+    ]);
+    for (let i = 0; i < 400 && !out().includes('"type":"ready"'); i++) await delay(50);
+    assert.match(out(), /"type":"ready"/, err());
     child.stdin.end();
     await delay(500);
-    assert.equal(err, '', 'nothing said about stdin: commands come over the socket');
+    assert.equal(err(), '', 'nothing said about stdin: commands come over the socket');
     assert.equal(child.exitCode, null, 'still running');
     const c = new Client(sock);
     c.send({ type: 'send', to: 'n2', payload: 1, ack: true });
