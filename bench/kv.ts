@@ -33,10 +33,9 @@
  * recovery replays the WAL. steadfast keeps Raft state and log in SQLite (WAL mode,
  * synchronous=FULL: an fsync per commit) with group commit on a commit thread (the config's
  * defaults, written out in the config this script makes). On both, a write is acknowledged only
- * once a majority, the leader among them, has it on disk. One difference of design that shows in
- * latency: etcd's leader sends new entries to the followers before and while it writes its own
- * WAL (Raft thesis §10.2.1), while steadfast's leader sends them only after its own commit
- * (persist before send, driver.ts): two fsyncs in series on a write's path instead of one.
+ * once a majority, the leader among them, has it on disk. On both, the leader sends new entries
+ * to the followers before and while it writes its own log (Raft thesis §10.2.1), so the leader's
+ * fsync and the followers' overlap (steadfast: `leaderAppend` in src/protocols/kv/raft.ts).
  *
  * WHAT EACH GUARANTEES (as their documentation states it; measured as configured here):
  *   - etcd: Raft consensus; writes are linearizable and durable once acknowledged (committed by
