@@ -6,20 +6,25 @@
  *   linearizable (safety)      the history is linearizable (linearizability.ts), key by key; a
  *                              search that runs out of budget fails as "unknown", never passes
  *   increments-once (safety)   each counter key (one only incremented and read) ends, in every
- *                              final read, within the acceptable set: every acknowledged
- *                              increment plus any subset of the indefinite ones
+ *                              final read, within the acceptable set: every increment
+ *                              acknowledged before that read began, plus any subset of the others
+ *                              (acknowledged later, or indefinite) begun before it ended
  *   no-lost-write (safety)     every final read of a register key returns a value that some write
- *                              not followed in real time by another acknowledged write produced
- *                              (an acknowledged write is never silently lost)
+ *                              begun before the read ended produced, a write not followed in real
+ *                              time by another acknowledged before the read began (an
+ *                              acknowledged write is never silently lost)
  *   completes (liveness)       every operation a correct node's client issued ended `ok`
- *   converges (liveness)       the final reads of each key agree across correct nodes
+ *   converges (liveness)       the final reads of each key agree across correct nodes (those
+ *                              begun after the key's last acknowledged write returned)
  *
  * Accounting: `kvAccounting` counts what was planned (the workload), issued (accepted
  * commands), refused (commands at a node that was down), ok, failed, and in doubt
  * (indefinite: timed out, or the node crashed before answering). Nothing vanishes.
  *
  * Final reads: operations whose serial is ≥ `FINAL_SERIAL_BASE` are the workload's reads after
- * the faults stopped (kvWorkload); the convergence and lost-write checks read those.
+ * the faults stopped (kvWorkload); the convergence and lost-write checks read those. Operations
+ * may still be in flight when they run (a slow store, a long workload): each read is judged
+ * against the writes that real time says it must, or may, see.
  * Assumes: one client per (node, name) and unique serials per client; written values are
  * unique per write (the workload's are), so a value names its write.
  */
@@ -210,21 +215,33 @@ export function incrementsOnce(trace: readonly TraceEvent[], ops: readonly KvHis
   const keyed = byKey(ops);
   for (const key of counterKeys(ops)) {
     const own = keyed.get(key) ?? [];
-    const incs = own.filter((o) => o.input.f === 'incr');
+    const incs = own.filter((o) => o.input.f === 'incr' && o.status !== 'fail');
     const delta = (o: KvHistoryOp): number => (o.input.f === 'incr' ? o.input.delta : 0);
-    const acked = incs.filter((o) => o.status === 'ok').reduce((s, o) => s + delta(o), 0);
-    const maybe = incs.filter((o) => o.status === 'indefinite').reduce((s, o) => s + delta(o), 0);
     for (const r of finalReads(own, key)) {
       checked++;
+      const end = r.ret ?? Number.POSITIVE_INFINITY;
+      // Owed: acknowledged before the read began. May: any other begun before it ended; the
+      // read sees the owed sum plus the deltas of some subset of those (sums reachable).
+      let owed = 0;
+      let may = 0;
+      let sums = new Set([0]);
+      for (const o of incs) {
+        if (o.status === 'ok' && (o.ret ?? Number.POSITIVE_INFINITY) < r.call) owed += delta(o);
+        else if (o.call < end) {
+          may += delta(o);
+          sums = new Set([...sums, ...[...sums].map((x) => x + delta(o))]);
+        }
+      }
       const v = r.output === null ? 0 : r.output;
-      if (typeof v === 'number' && v >= acked && v <= acked + maybe) continue;
+      if (typeof v === 'number' && sums.has(v - owed)) continue;
       return fail(
         'increments-once',
         'safety',
         checked,
-        `counter ${key} reads ${shortJson(r.output)} at ${r.node} after the faults, but ${acked} ` +
-          `was acknowledged and ${maybe} more is in doubt: ${
-            typeof v === 'number' && v > acked + maybe
+        `counter ${key} reads ${shortJson(r.output)} at ${r.node} after the faults, but ${owed} ` +
+          `was acknowledged before that read began and at most ${may} more could have applied by ` +
+          `its end: ${
+            typeof v === 'number' && v > owed + may
               ? 'an increment applied twice'
               : 'an acknowledged increment lost'
           }`,
@@ -247,18 +264,20 @@ export function noLostWrite(trace: readonly TraceEvent[], ops: readonly KvHistor
           o.input.f === 'delete' ||
           (o.input.f === 'cas' && o.output !== false)),
     );
-    const acked = writes.filter((w) => w.status === 'ok');
     const valueOf = (w: KvHistoryOp): string =>
       canonicalJson(w.input.f === 'put' ? w.input.value : w.input.f === 'cas' ? w.input.to : null);
-    // Writes that could be the last: not followed in real time by an acknowledged write, i.e.
-    // not returned before the latest call of an acknowledged write (that write itself returns
-    // after its own call, so it is one).
-    const latestCall = acked.reduce((m, a) => Math.max(m, a.call), -Infinity);
-    const lastValues = new Set(
-      writes.filter((w) => (w.ret ?? Infinity) >= latestCall).map(valueOf),
-    );
     for (const r of finalReads(own, key)) {
       checked++;
+      const end = r.ret ?? Number.POSITIVE_INFINITY;
+      // Acknowledged before the read began: the read must see one of them or something later.
+      const acked = writes.filter((w) => w.status === 'ok' && (w.ret ?? Infinity) < r.call);
+      // Writes that could be the last the read sees: begun before it ended, and not followed in
+      // real time by one of those, i.e. not returned before the latest call among them (that
+      // write itself returns after its own call, so it is one).
+      const latestCall = acked.reduce((m, a) => Math.max(m, a.call), -Infinity);
+      const lastValues = new Set(
+        writes.filter((w) => w.call < end && (w.ret ?? Infinity) >= latestCall).map(valueOf),
+      );
       const seen = canonicalJson(r.output);
       const ok = lastValues.has(seen) || (seen === 'null' && acked.length === 0);
       if (ok) continue;
@@ -304,7 +323,12 @@ export function converges(
 ): Verdict {
   let checked = 0;
   for (const [key, own] of byKey(ops)) {
-    const reads = finalReads(own, key).filter((r) => correct(r.node));
+    // Reads begun while a write of the key was still to be acknowledged may differ rightly.
+    const settled = own.reduce(
+      (m, o) => (o.input.f !== 'get' && o.ret !== undefined ? Math.max(m, o.ret) : m),
+      Number.NEGATIVE_INFINITY,
+    );
+    const reads = finalReads(own, key).filter((r) => correct(r.node) && r.call > settled);
     checked += reads.length;
     const first = reads[0];
     const other = reads.find((r) => canonicalJson(r.output) !== canonicalJson(first?.output));
