@@ -741,7 +741,7 @@ export class RaftKv
     const start = fromMatch ? f.match + 1 : f.next;
     if (start <= this.snapIndex) {
       this.send(to, { k: 'is', term: this.term, snap: this.snapshot(), rid: this.round });
-      f.next = this.snapIndex + 1;
+      f.next = this.lastApplied + 1;
       return;
     }
     const prev = start - 1;
@@ -941,10 +941,11 @@ export class RaftKv
     }
   }
 
+  /** The state machine as of `lastApplied`, labelled with that index (and its term). */
   private snapshot(): Snapshot {
     return {
-      index: this.snapIndex,
-      term: this.snapTerm,
+      index: this.lastApplied,
+      term: this.termAt(this.lastApplied) ?? 0,
       kv: [...this.kv],
       sessions: [...this.sessions].map(([c, s]) => [c, { ...s }] as const),
     };
