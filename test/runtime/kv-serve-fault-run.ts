@@ -175,7 +175,7 @@ async function main(spec: Spec): Promise<void> {
     };
     const nemesis = async () => {
       for (const [k, role] of spec.kills.entries()) {
-        const at = Math.floor(spec.ops * (0.15 + 0.2 * k));
+        const at = Math.floor(spec.ops * (0.15 + (0.8 * k) / spec.kills.length));
         while (issued < at) await sleep(20);
         const leader = await leaderOf();
         const victim =
