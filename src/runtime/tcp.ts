@@ -17,7 +17,9 @@
  * path is slower than the sender), further frames are dropped and counted — an omission the
  * reliable link's window and retransmission handle — instead of buffering without bound.
  *
- * Writes of one event-loop tick are corked into one writev. Reads: a stream whose length prefix
+ * Writes are corked until the event loop's check phase (setImmediate), so the frames a node sends
+ * a peer while handling one poll phase's events (a burst of requests, say) leave in ONE writev:
+ * a frame waits for no timer, only for the callbacks already due. Reads: a stream whose length prefix
  * announces more than `FRAME_MAX_BYTES` (or less than a frame's minimum) cannot be resynchronised,
  * so the connection is destroyed and counted as malformed; the sender reconnects.
  *
@@ -271,7 +273,9 @@ export class TcpTransport implements Transport {
     if (!o.corked) {
       o.corked = true;
       socket.cork();
-      process.nextTick(() => {
+      // Uncorked in the check phase: every callback of this poll phase (each socket that was
+      // readable, each commit that landed) adds its frames to the same writev.
+      setImmediate(() => {
         o.corked = false;
         socket.uncork();
       });

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findProtocol } from '../../matrix/registry.ts';
-import { materialize, runSpec, type FaultModel } from '../../matrix/spec.ts';
+import { materialize, runSpec, simOptions, type FaultModel } from '../../matrix/spec.ts';
+import { nodeIds } from '../../core/ids.ts';
+import { Simulator } from '../../sim/simulator.ts';
 import { kvAccounting } from '../../check/kv.ts';
 import { SteadfastError } from '../../core/errors.ts';
 import { kvRaft } from './raft.ts';
@@ -26,6 +28,42 @@ test('kv-raft: linearizable, exactly-once increments, complete and convergent un
       assert.equal(a.ok + a.failed + a.indefinite, a.issued);
     }
   }
+});
+
+test('kv-raft with an appends window (appendsInFlightMax 1) sends fewer messages and keeps every property under crash, crash-recover, omission and partition', () => {
+  const entry = findProtocol('kv-raft');
+  const windowed = kvRaft({ appendsInFlightMax: 1 });
+  let sendsWindowed = 0;
+  let sendsUnbounded = 0;
+  for (const faults of ['none', 'crash', 'crash-recover', 'omission', 'partition'] as const) {
+    for (let seed = 1; seed <= 8; seed++) {
+      // More operations than the row's default, so appends have something to batch.
+      const spec = materialize('kv-raft', faults, 5, seed, { messages: 12 });
+      const sim = new Simulator({ ...simOptions(spec, entry), stack: windowed }).runUntil(
+        spec.runMs,
+      );
+      const verdicts = entry.check(sim.trace, {
+        nodes: nodeIds(spec.nodes),
+        correct: faults === 'crash-recover' ? 'up-at-end' : 'never-crashed',
+        byzantine: [],
+      });
+      assert.deepEqual(
+        verdicts.filter((v) => !v.holds).map((v) => `${v.property}: ${v.violation?.message ?? ''}`),
+        [],
+        `kv-raft appendsInFlightMax 1 × ${faults} seed ${seed}`,
+      );
+      const a = kvAccounting(sim.trace);
+      assert.ok(a.ok > 0, `kv-raft appendsInFlightMax 1 × ${faults} seed ${seed}: nothing done`);
+      if (faults === 'none') {
+        sendsWindowed += sim.counters.sends;
+        sendsUnbounded += runSpec(spec).stats.sent;
+      }
+    }
+  }
+  assert.ok(
+    sendsWindowed < sendsUnbounded,
+    `the window sends fewer messages: ${sendsWindowed} vs ${sendsUnbounded} unbounded`,
+  );
 });
 
 test('kv-raft without sessions applies a retried increment twice under omission (the lost-reply case)', () => {

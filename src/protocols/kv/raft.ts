@@ -20,8 +20,9 @@
  *   leader that has not heard from a majority for an election timeout steps down, and voters
  *   that heard from a leader within the minimum election timeout refuse (pre-)votes.
  * - Replication: AppendEntries carry up to `batchMax` entries; the leader pipelines (sends new
- *   entries at once, optimistically advancing nextIndex) and every heartbeat resends from the
- *   follower's match point, so losses cost a heartbeat. Followers answer with their match index
+ *   entries at once, optimistically advancing nextIndex; with `appendsInFlightMax`, at most that
+ *   many appends unanswered per follower, the rest batched into the next) and every heartbeat
+ *   resends from the follower's match point, so losses cost a heartbeat. Followers answer with their match index
  *   or a conflict hint (the first index of the conflicting term). A leader appends a no-op at the
  *   start of its term. Commit: an index of the current term stored by a majority.
  * - Persist before send: term and vote before any vote or candidacy message, log entries before
@@ -93,6 +94,13 @@ export interface RaftOptions {
    * a batch of large values within a transport's frame. Default: unbounded (only `batchMax`).
    */
   readonly batchBytesMax: number;
+  /**
+   * AppendEntries with new entries the leader keeps unanswered per follower; entries appended
+   * while a follower's window is full wait for its next answer and travel together (fewer,
+   * larger appends under load: a server's choice). A heartbeat reopens the window, so a lost
+   * answer costs at most a heartbeat. Default: unbounded (every append sent at once).
+   */
+  readonly appendsInFlightMax: number;
   readonly snapshotEvery: number;
   readonly sessions: boolean;
   readonly sessionMax: number;
@@ -114,6 +122,7 @@ export const RAFT_DEFAULTS: RaftOptions = {
   heartbeatMs: 150,
   batchMax: 64,
   batchBytesMax: Number.MAX_SAFE_INTEGER,
+  appendsInFlightMax: Number.MAX_SAFE_INTEGER,
   snapshotEvery: 64,
   sessions: true,
   sessionMax: 1000,
@@ -320,6 +329,8 @@ interface Follower {
   rid: number;
   /** The heartbeat round of the last immediate retry after a refusal. */
   retriedRound: number;
+  /** AppendEntries sent since its last answer (or the last full resend), for appendsInFlightMax. */
+  inflight: number;
 }
 
 interface PendingRead {
@@ -727,6 +738,7 @@ export class RaftKv
         heardAt: this.now,
         rid: 0,
         retriedRound: -1,
+        inflight: 0,
       });
     }
     this.leaderAppend([{ t: this.term, c: { k: 'noop' } }]);
@@ -758,6 +770,7 @@ export class RaftKv
       rid: this.round,
     });
     f.next = Math.max(f.next, last + 1); // pipelining: the next send continues after these
+    f.inflight++;
   }
 
   /** The last index after `prev` (≤ `last`) whose entries fit batchBytesMax; at least one. */
@@ -772,7 +785,12 @@ export class RaftKv
 
   /** Sends to every follower: new entries only (`fromMatch` false) or a full resend. */
   private broadcastAppend(fromMatch: boolean): void {
-    for (const [to, f] of this.followers) this.sendAppend(to, f, fromMatch);
+    for (const [to, f] of this.followers) {
+      if (fromMatch)
+        f.inflight = 0; // a full resend supersedes what is in flight
+      else if (f.inflight >= this.opts.appendsInFlightMax) continue; // goes with its next answer
+      this.sendAppend(to, f, fromMatch);
+    }
   }
 
   private onHeartbeat(): void {
@@ -847,11 +865,14 @@ export class RaftKv
     if (f === undefined) return;
     f.heardAt = this.now;
     if (m.rid > f.rid) f.rid = m.rid;
+    if (f.inflight > 0) f.inflight--;
     if (m.ok) {
       if (m.index > f.match) f.match = m.index;
       if (f.next < f.match + 1) f.next = f.match + 1;
       this.advanceCommit();
-      if (f.next <= this.lastIndex()) this.sendAppend(from, f, false);
+      if (f.next <= this.lastIndex() && f.inflight < this.opts.appendsInFlightMax) {
+        this.sendAppend(from, f, false);
+      }
     } else {
       // Retry at once only when the answer moves nextIndex back: a duplicated or stale refusal
       // must not trigger a resend (each resend's refusal, duplicated, would multiply them).
