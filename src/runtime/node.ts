@@ -362,6 +362,8 @@ export async function openDriver<M, C, D>(
   opts: {
     readonly init: boolean;
     readonly appliedLog?: boolean;
+    /** SQLite page size of a new database (storage.ts; default 16 KiB). */
+    readonly pageSize?: number;
     /** The stack, given the bound-to-be transport (the channel sizes its window from it). */
     readonly stack: (transport: Transport) => StackSpec<M, C, D>;
     readonly seed?: number;
@@ -376,6 +378,7 @@ export async function openDriver<M, C, D>(
     path: statePath,
     synchronous: cfg.synchronous,
     appliedLog: opts.appliedLog ?? false,
+    ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
   };
   // Pipelined group commit on a commit thread (async-storage.ts), unless the config says not to.
   const storage = cfg.commitThread

@@ -4,7 +4,7 @@
 // lost, none applied twice) and the killed replica restarted without --init.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -252,6 +252,9 @@ test('kv serve: kill -9 of the leader under writes keeps every acknowledged writ
   assert.notEqual(l2, l);
   assert.equal(await kv.get('acked'), 60, 'every acknowledged increment, none twice');
   for (const [i, k] of puts.entries()) assert.deepEqual(await kv.get(k), { i });
+  // Its SQLite file has the store's 4 KiB pages (the page size is bytes 16–17 of the header).
+  const header = readFileSync(join(dir, 'data', l, 'state.db')).subarray(0, 100);
+  assert.equal(header.readUInt16BE(16), 4096, 'the replica database uses 4 KiB pages');
   // Restart without --init: it recovers its SQLite state and catches up.
   const ready = await replicas.get(l)?.start();
   assert.ok(Number(ready?.incarnation) >= 1, JSON.stringify(ready));

@@ -2,7 +2,7 @@
 // returns first-write order; values round-trip as plain data; the applied log and the trace
 // survive a reopen.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -161,6 +161,44 @@ test('storage: a database whose log is of an older format is refused with a clea
     const again = new Storage({ path });
     assert.deepEqual([...again.load()], [['a', 1]]);
     again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage: pageSize sets a new database page size, an existing one keeps its own, a bad one is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-storage-'));
+  const pageOf = (path: string): number => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.pragma('page_size', { simple: true }) as number;
+    } finally {
+      db.close();
+    }
+  };
+  try {
+    const small = join(dir, 'small.db');
+    const s = new Storage({ path: small, pageSize: 4096 });
+    s.applyBatch([{ key: 'k', value: 'v'.repeat(10_000) }]);
+    s.close();
+    assert.equal(pageOf(small), 4096);
+    const again = new Storage({ path: small }); // the default would be 16 KiB
+    assert.deepEqual([...again.load()], [['k', 'v'.repeat(10_000)]]);
+    again.applyBatch([{ key: 'k2', value: 1 }]);
+    again.close();
+    assert.equal(pageOf(small), 4096, 'an existing database keeps its page size');
+    const big = join(dir, 'default.db');
+    const d = new Storage({ path: big });
+    d.applyBatch([{ key: 'k', value: 1 }]);
+    d.close();
+    assert.equal(pageOf(big), 16384);
+    for (const bad of [1000, 256, 131072, 4096.5]) {
+      assert.throws(
+        () => new Storage({ path: join(dir, 'bad.db'), pageSize: bad }),
+        /pageSize must be a power of two in 512\.\.65536/,
+      );
+    }
+    assert.equal(existsSync(join(dir, 'bad.db')), false, 'nothing created for a bad page size');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
