@@ -22,9 +22,10 @@
  * - Replication: AppendEntries carry up to `batchMax` entries; the leader pipelines (sends new
  *   entries at once, optimistically advancing nextIndex; with `appendsInFlightMax`, at most that
  *   many appends unanswered per follower, the rest batched into the next) and every heartbeat
- *   resends from the follower's match point, so losses cost a heartbeat. Followers answer with their match index
- *   or a conflict hint (the first index of the conflicting term). A leader appends a no-op at the
- *   start of its term. Commit: an index of the current term stored by a majority.
+ *   resends from the follower's match point, so losses cost a heartbeat. Followers answer with
+ *   their match index or a conflict hint (the first index of the conflicting term). A leader
+ *   appends a no-op at the start of its term. Commit: an index of the current term stored by a
+ *   majority.
  * - Persist before send: term and vote before any vote or candidacy message, log entries before
  *   the append response that acknowledges them (the output-order contract of core/protocol.ts).
  *   The leader alone sends new entries before persisting them, so its disk write overlaps its
@@ -786,9 +787,11 @@ export class RaftKv
   /** Sends to every follower: new entries only (`fromMatch` false) or a full resend. */
   private broadcastAppend(fromMatch: boolean): void {
     for (const [to, f] of this.followers) {
-      if (fromMatch)
+      if (fromMatch) {
         f.inflight = 0; // a full resend supersedes what is in flight
-      else if (f.inflight >= this.opts.appendsInFlightMax) continue; // goes with its next answer
+      } else if (f.inflight >= this.opts.appendsInFlightMax) {
+        continue; // the new entries go with its next answer
+      }
       this.sendAppend(to, f, fromMatch);
     }
   }
