@@ -20,8 +20,8 @@
  * Writes are corked until the event loop's check phase (setImmediate), so the frames a node sends
  * a peer while handling one poll phase's events (a burst of requests, say) leave in ONE writev:
  * a frame waits for no timer, only for the callbacks already due. Reads: a stream whose length
- * prefix announces more than `FRAME_MAX_BYTES` (or less than a frame's minimum) cannot be resynchronised,
- * so the connection is destroyed and counted as malformed; the sender reconnects.
+ * prefix announces more than `FRAME_MAX_BYTES` (or less than a frame's minimum) cannot be
+ * resynchronised, so the connection is destroyed and counted as malformed; the sender reconnects.
  *
  * Guarantees: see transport.ts; TCP adds per-connection FIFO, which nothing above relies on.
  * Assumes: peers' addresses are known up front.
