@@ -16,6 +16,7 @@
  * messages each, the issue's figure; SF_EXAMPLE_KILL_MESSAGES=N for another size).
  */
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -244,4 +245,25 @@ export async function runExampleKill(opts: {
     await sender.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The CI size (the issue's 50,000; SF_EXAMPLE_KILL_MESSAGES=N for another) and kill count. */
+export const KILL_MESSAGES = Number(process.env.SF_EXAMPLE_KILL_MESSAGES ?? 50_000);
+export const KILLS = 5;
+
+/**
+ * One run of `example` at the CI size with KILLS kills, asserting what every run must hold:
+ * every kill happened, nothing lost, nothing duplicated.
+ */
+export async function runExampleKillChecked(example: 'inbox' | 'effect'): Promise<KillRun> {
+  const r = await runExampleKill({
+    example,
+    messages: KILL_MESSAGES,
+    kills: KILLS,
+    timeoutMs: 50_000 + KILL_MESSAGES * 4,
+  });
+  assert.equal(r.kills, KILLS);
+  assert.equal(r.lost, 0, 'lost');
+  assert.equal(r.duplicated, 0, 'duplicated');
+  return r;
 }
